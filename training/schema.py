@@ -82,13 +82,9 @@ FEATURES: tuple[Feature, ...] = (
         "How frequently the cash in advance is being paid (usually 0-1; values above 1 occur)",
         valid_max=None,
     ),
-    _count(
-        "CASH_ADVANCE_TRX", "Cash advance transactions", "Number of cash-advance transactions"
-    ),
+    _count("CASH_ADVANCE_TRX", "Cash advance transactions", "Number of cash-advance transactions"),
     _count("PURCHASES_TRX", "Purchase transactions", "Number of purchase transactions made"),
-    _amount(
-        "CREDIT_LIMIT", "Credit limit", "Credit limit of the card for the user", optional=True
-    ),
+    _amount("CREDIT_LIMIT", "Credit limit", "Credit limit of the card for the user", optional=True),
     _amount("PAYMENTS", "Payments", "Amount of payments done by the user"),
     _amount(
         "MINIMUM_PAYMENTS",

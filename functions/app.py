@@ -1,0 +1,67 @@
+"""The scoring API (docs/contracts.md, section 2). Routes parse, call a service, return."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from chalice.app import Chalice, Request, Response
+from chalicelib import catalog, http
+from chalicelib.config import MAX_BATCH
+from chalicelib.errors import NotFound
+from chalicelib.runtime import get_cache, get_model, get_service, get_settings
+
+app = Chalice(app_name="cc-segmentation")
+OPENAPI = json.loads((Path(__file__).parent / "chalicelib" / "openapi.json").read_text())
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@app.middleware("http")
+def guard(request: Request, get_response: Any) -> Response:
+    return http.handle(request, get_response, get_settings())
+
+
+@app.route("/v1/segment", methods=["POST"])
+def segment() -> dict[str, Any]:
+    body = http.json_body(app.current_request)  # type: ignore[arg-type]
+    return get_service().score_one(body)
+
+
+@app.route("/v1/segment/batch", methods=["POST"])
+def segment_batch() -> dict[str, Any]:
+    body = http.json_body(app.current_request)  # type: ignore[arg-type]
+    return get_service().score_batch(http.customers_of(body, MAX_BATCH))
+
+
+@app.route("/v1/segments", methods=["GET"])
+def segments() -> dict[str, Any]:
+    return catalog.segments_body(get_model().manifest)
+
+
+@app.route("/v1/model", methods=["GET"])
+def model() -> dict[str, Any]:
+    return catalog.model_body(get_model().manifest)
+
+
+@app.route("/v1/health", methods=["GET"])
+def health() -> dict[str, Any]:
+    version = get_model().version
+    return {"status": "ok", "model_version": version, "cache": http.cache_state(get_cache())}
+
+
+@app.route("/v1/openapi.json", methods=["GET"])
+def openapi() -> dict[str, Any]:
+    return OPENAPI
+
+
+# API Gateway (and chalice local) answer unknown paths with 403 "Missing Authentication
+# Token"; these catch-alls make them a problem+json 404 as the contract says.
+@app.route("/", methods=ANY_METHOD)
+@app.route("/{first}", methods=ANY_METHOD)
+@app.route("/{first}/{second}", methods=ANY_METHOD)
+@app.route("/v1/{second}", methods=ANY_METHOD)
+@app.route("/{first}/{second}/{third}", methods=ANY_METHOD)
+@app.route("/v1/segment/{third}", methods=ANY_METHOD)
+def not_found(**_: str) -> Response:
+    raise NotFound(f"no route {app.current_request.path}")  # type: ignore[union-attr]

@@ -1,0 +1,226 @@
+"""The result cache: one small interface, an in-memory and a DynamoDB implementation.
+
+A cached result is keyed by the model version and the validated input, so identical input
+under the same model returns the identical result and a new model never sees stale ones.
+The cache is an optimisation only: any DynamoDB failure makes it report "unavailable" and
+the caller scores anyway (``cache: "bypass"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import rfc8785
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+Result = dict[str, Any]
+Clock = Callable[[], float]
+
+KEY_ATTRIBUTE = "key"
+RESULT_ATTRIBUTE = "result"
+VERSION_ATTRIBUTE = "model_version"
+TTL_ATTRIBUTE = "expires_at"
+
+PING_KEY = "health-check"
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+UNPROCESSED_ROUNDS = 3
+
+# Short timeouts and one retry: a slow DynamoDB costs a request at most about a second
+# before it is bypassed.
+DYNAMODB_CLIENT_CONFIG = Config(
+    connect_timeout=0.5,
+    read_timeout=0.5,
+    retries={"max_attempts": 2, "mode": "standard"},
+)
+
+
+def cache_key(model_version: str, features: Sequence[str], values: Sequence[float | None]) -> str:
+    """sha256 of the model version and the RFC 8785 canonical JSON of the validated input.
+
+    Values are already floats after validation, so ``1`` and ``1.0`` give the same key.
+    """
+    payload: dict[str, Any] = {
+        "model_version": model_version,
+        "input": {
+            name: None if v is None else float(v) for name, v in zip(features, values, strict=True)
+        },
+    }
+    return hashlib.sha256(rfc8785.dumps(payload)).hexdigest()
+
+
+@dataclass
+class CacheLookup:
+    """What a bulk read found; ``available`` is False when the cache could not be asked."""
+
+    found: dict[str, Result] = field(default_factory=dict)
+    available: bool = True
+
+
+class ResultCache(Protocol):
+    """Bulk read and write of scoring results by key."""
+
+    def get_many(self, keys: Sequence[str]) -> CacheLookup: ...
+
+    def put_many(self, items: Mapping[str, Result], model_version: str) -> bool:
+        """Store results; False when the cache was unavailable."""
+        ...
+
+    def ping(self) -> bool:
+        """True when the cache answers (for the health route)."""
+        ...
+
+
+class InMemoryCache:
+    """A bounded per-container cache (tests, benchmarks, local runs without DynamoDB)."""
+
+    def __init__(
+        self, ttl_seconds: float = 3600, max_items: int = 10_000, clock: Clock = time.time
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_items = max_items
+        self.clock = clock
+        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def get_many(self, keys: Sequence[str]) -> CacheLookup:
+        now = self.clock()
+        found: dict[str, Result] = {}
+        for key in keys:
+            entry = self._items.get(key)
+            if entry is not None and entry[0] > now:
+                found[key] = json.loads(entry[1])
+        return CacheLookup(found)
+
+    def put_many(self, items: Mapping[str, Result], model_version: str) -> bool:
+        expires_at = self.clock() + self.ttl_seconds
+        for key, result in items.items():
+            self._items.setdefault(key, (expires_at, json.dumps(result)))
+            self._items.move_to_end(key)
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+        return True
+
+    def ping(self) -> bool:
+        return True
+
+
+class DynamoDBCache:
+    """Results in a DynamoDB table with partition key ``key`` (string).
+
+    Items carry ``expires_at`` (epoch seconds) for DynamoDB's TTL; since TTL deletion lags,
+    expiry is also checked on read. Single writes are conditional (``attribute_not_exists``)
+    so an entry is written once; bulk writes use BatchWriteItem, which cannot be
+    conditional but only ever writes the same content for the same key.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any = None,
+        ttl_seconds: int = 7 * 24 * 3600,
+        clock: Clock = time.time,
+    ) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+        self.client = client
+        self.table_name = table_name
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+
+    def get_many(self, keys: Sequence[str]) -> CacheLookup:
+        unique = list(dict.fromkeys(keys))
+        try:
+            items = self._get_one(unique[0]) if len(unique) == 1 else self._batch_get(unique)
+        except (BotoCoreError, ClientError):
+            return CacheLookup(available=False)
+        now = self.clock()
+        found = {
+            item[KEY_ATTRIBUTE]["S"]: json.loads(item[RESULT_ATTRIBUTE]["S"])
+            for item in items
+            if float(item[TTL_ATTRIBUTE]["N"]) > now
+        }
+        return CacheLookup(found)
+
+    def _get_one(self, key: str) -> list[dict[str, Any]]:
+        response = self.client.get_item(TableName=self.table_name, Key={KEY_ATTRIBUTE: {"S": key}})
+        return [response["Item"]] if "Item" in response else []
+
+    def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            chunk = keys[start : start + BATCH_GET_LIMIT]
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": [{KEY_ATTRIBUTE: {"S": k}} for k in chunk]}
+            }
+            for _ in range(UNPROCESSED_ROUNDS):
+                response = self.client.batch_get_item(RequestItems=request)
+                items.extend(response.get("Responses", {}).get(self.table_name, []))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            # Keys still unprocessed after a few rounds are simply misses.
+        return items
+
+    def put_many(self, items: Mapping[str, Result], model_version: str) -> bool:
+        if not items:
+            return True
+        expires_at = str(int(self.clock() + self.ttl_seconds))
+        records = [
+            {
+                KEY_ATTRIBUTE: {"S": key},
+                RESULT_ATTRIBUTE: {"S": json.dumps(result, separators=(",", ":"))},
+                VERSION_ATTRIBUTE: {"S": model_version},
+                TTL_ATTRIBUTE: {"N": expires_at},
+            }
+            for key, result in items.items()
+        ]
+        try:
+            if len(records) == 1:
+                self._put_one(records[0])
+            else:
+                self._batch_write(records)
+        except (BotoCoreError, ClientError):
+            return False
+        return True
+
+    def _put_one(self, record: dict[str, Any]) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=record,
+                ConditionExpression=f"attribute_not_exists({KEY_ATTRIBUTE})",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def _batch_write(self, records: list[dict[str, Any]]) -> None:
+        unique = list({r[KEY_ATTRIBUTE]["S"]: r for r in records}.values())
+        for start in range(0, len(unique), BATCH_WRITE_LIMIT):
+            request: dict[str, Any] = {
+                self.table_name: [
+                    {"PutRequest": {"Item": r}} for r in unique[start : start + BATCH_WRITE_LIMIT]
+                ]
+            }
+            for _ in range(UNPROCESSED_ROUNDS):
+                response = self.client.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+
+    def ping(self) -> bool:
+        """A read of a key that is never written: needs only the GetItem permission."""
+        try:
+            self._get_one(PING_KEY)
+        except (BotoCoreError, ClientError):
+            return False
+        return True

@@ -1,0 +1,117 @@
+"""Domain errors and their RFC 9457 ``application/problem+json`` form.
+
+Every error a client can cause is a :class:`ProblemError`. It subclasses Chalice's
+``ChaliceUnhandledError`` only so that Chalice lets it propagate from a view to our HTTP
+middleware (any other exception is turned into a bare 500 by Chalice itself).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from chalice.app import ChaliceUnhandledError, Response
+
+PROBLEM_BASE = "https://cc-segmentation.example/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One offending field and why, e.g. ``FieldError("BALANCE", "is required")``."""
+
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class ProblemError(ChaliceUnhandledError):
+    """Base of every error answered as problem+json."""
+
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+    def to_problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = [e.to_dict() for e in self.errors]
+        return body
+
+
+class ValidationFailed(ProblemError):
+    status, slug, title = 400, "validation", "Invalid request"
+
+    @classmethod
+    def from_errors(cls, errors: list[FieldError]) -> ValidationFailed:
+        noun = "field is" if len(errors) == 1 else "fields are"
+        return cls(f"{len(errors)} {noun} invalid", errors)
+
+
+class Unauthorized(ProblemError):
+    status, slug, title = 401, "unauthorized", "Missing API key"
+
+
+class Forbidden(ProblemError):
+    status, slug, title = 403, "forbidden", "Wrong API key"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "No such route"
+
+
+class MethodNotAllowed(ProblemError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported content type"
+
+
+class ModelUnavailable(ProblemError):
+    """No model could be loaded (no bundle, a bad hash, S3 unreachable)."""
+
+    status, slug, title = 503, "model-unavailable", "Model unavailable"
+
+
+class BundleIntegrityError(ModelUnavailable):
+    """A bundle file does not match the sha256 in its manifest: refused, never served."""
+
+
+class InternalError(ProblemError):
+    status, slug, title = 500, "internal", "Internal error"
+
+
+def problem_response(error: ProblemError, headers: dict[str, str] | None = None) -> Response:
+    """The HTTP response for ``error``."""
+    return Response(
+        body=json.dumps(error.to_problem()),
+        status_code=error.status,
+        headers={"Content-Type": PROBLEM_CONTENT_TYPE, **(headers or {})},
+    )
+
+
+# Chalice answers some requests itself, before any view runs; these map its status codes
+# to ours so that every error the API returns has the same shape.
+CHALICE_STATUS_TO_ERROR: dict[int, type[ProblemError]] = {
+    405: MethodNotAllowed,
+    415: UnsupportedMediaType,
+    500: InternalError,
+}

@@ -1,0 +1,118 @@
+"""HTTP concerns shared by every route: API key, body limits, JSON parsing, error shape.
+
+:func:`handle` is the app's HTTP middleware. It runs around Chalice's own dispatch, so it
+also rewrites the few answers Chalice gives by itself (405, 415, 500) as problem+json.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Request, Response
+
+from chalicelib import observability
+from chalicelib.cache import ResultCache
+from chalicelib.config import MAX_BODY_BYTES, Settings
+from chalicelib.errors import (
+    CHALICE_STATUS_TO_ERROR,
+    PROBLEM_CONTENT_TYPE,
+    FieldError,
+    Forbidden,
+    InternalError,
+    PayloadTooLarge,
+    ProblemError,
+    Unauthorized,
+    ValidationFailed,
+    problem_response,
+)
+from chalicelib.service import customers_of
+
+PUBLIC_ROUTES = frozenset({"/v1/health"})
+API_KEY_HEADER = "x-api-key"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body(request: Request) -> Any:
+    """The parsed body; 400 naming ``(body)`` when it is not strict JSON."""
+    raw = request.raw_body or b""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        message = f"is not valid JSON: {str(error)[:120]}"
+        raise ValidationFailed.from_errors([FieldError("(body)", message)]) from error
+
+
+def check_request(request: Request, settings: Settings) -> None:
+    """API key (401/403) then body size (413), before any route runs."""
+    route = request.context.get("resourcePath", "")
+    if settings.api_key and route not in PUBLIC_ROUTES:
+        given = request.headers.get(API_KEY_HEADER)
+        if not given:
+            raise Unauthorized(f"send the API key in the {API_KEY_HEADER} header")
+        if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
+            raise Forbidden(f"the {API_KEY_HEADER} header does not hold a valid key")
+    declared = request.headers.get("content-length", "")
+    size = len(request.raw_body or b"") if request.method in {"POST", "PUT", "PATCH"} else 0
+    if size > MAX_BODY_BYTES or (declared.isdigit() and int(declared) > MAX_BODY_BYTES):
+        raise PayloadTooLarge(f"the body exceeds the {MAX_BODY_BYTES}-byte limit")
+
+
+def _as_problem(response: Response) -> ProblemError | None:
+    """Chalice's own error answers (not already problem+json) as our errors."""
+    error_class = CHALICE_STATUS_TO_ERROR.get(response.status_code)
+    headers = {k.lower(): str(v) for k, v in response.headers.items()}
+    content_type = headers.get("content-type", "")
+    if error_class is None or content_type.startswith(PROBLEM_CONTENT_TYPE):
+        return None
+    body = response.body if isinstance(response.body, dict) else {}
+    detail = str(body.get("Message", error_class.title))
+    if error_class is InternalError:
+        detail = "an internal error occurred; it has been logged"
+    return error_class(detail)
+
+
+def handle(
+    request: Request, get_response: Callable[[Request], Response], settings: Settings
+) -> Response:
+    """Run one request: checks, the route, errors as problem+json, logs and metrics."""
+    started = time.perf_counter()
+    route = request.context.get("resourcePath", "")
+    observability.start_request(request.context.get("requestId"), route)
+    error: ProblemError | None = None
+    try:
+        check_request(request, settings)
+        response = get_response(request)
+        error = _as_problem(response)
+        if error is not None:
+            keep = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
+            response = problem_response(error, keep)
+    except ProblemError as raised:
+        error = raised
+        response = problem_response(error)
+    except Exception:  # a bug, not the client: log it, answer a generic 500
+        observability.logger.exception("unhandled error")
+        error = InternalError("an internal error occurred; it has been logged")
+        response = problem_response(error)
+    latency_ms = (time.perf_counter() - started) * 1000
+    observability.finish_request(
+        response.status_code,
+        latency_ms,
+        None if error is None else type(error).__name__,
+        [] if error is None else [e.field for e in error.errors],
+    )
+    return response
+
+
+def cache_state(cache: ResultCache | None) -> str:
+    """``ok`` when the result cache answers, ``unavailable`` otherwise (or when unset)."""
+    return "ok" if cache is not None and cache.ping() else "unavailable"
+
+
+__all__ = ["cache_state", "check_request", "customers_of", "handle", "json_body"]

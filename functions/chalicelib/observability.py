@@ -1,0 +1,69 @@
+"""Structured logs and CloudWatch metrics, without customer data.
+
+Logs (Powertools Logger, JSON) carry the request id, route, status, latency, row counts,
+cache outcome and the *names* of invalid fields, never a submitted value. Metrics (Powertools
+Metrics, embedded metric format) per request: ``ColdStart`` (first request of a container),
+``Latency`` (ms), ``CacheHit``/``CacheMiss``/``CacheBypass`` (rows), ``Rows`` and
+``Error<Class>`` (e.g. ``ErrorValidationFailed``, ``ErrorModelUnavailable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = "cc-segmentation"
+NAMESPACE = "CcSegmentation"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+_cold_start = True
+
+
+def start_request(request_id: str | None, route: str) -> None:
+    """Tag the logs of this invocation; count a cold start on the container's first one."""
+    global _cold_start
+    logger.append_keys(request_id=request_id, route=route)
+    if _cold_start:
+        metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
+        _cold_start = False
+
+
+def count_cache(outcomes: Mapping[str, int]) -> None:
+    """Add the per-row cache outcomes (``hit``/``miss``/``bypass``) of one call."""
+    for outcome, count in outcomes.items():
+        if count:
+            metrics.add_metric(
+                name=f"Cache{outcome.capitalize()}", unit=MetricUnit.Count, value=count
+            )
+
+
+def count_rows(scored: int, failed: int) -> None:
+    metrics.add_metric(name="RowsScored", unit=MetricUnit.Count, value=scored)
+    if failed:
+        metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=failed)
+
+
+def finish_request(
+    status: int,
+    latency_ms: float,
+    error_class: str | None = None,
+    error_fields: Iterable[str] = (),
+) -> None:
+    """Log the request's outcome and flush its metrics."""
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    details: dict[str, Any] = {"status": status, "latency_ms": round(latency_ms, 3)}
+    if error_class is not None:
+        metrics.add_metric(name=f"Error{error_class}", unit=MetricUnit.Count, value=1)
+        details["error"] = error_class
+        details["error_fields"] = sorted(set(error_fields))[:20]
+    if status >= 500:
+        logger.error("request failed", extra=details)
+    else:
+        logger.info("request done", extra=details)
+    metrics.flush_metrics()
+    logger.remove_keys(["request_id", "route"])

@@ -1,0 +1,71 @@
+"""Entrypoint: page setup, the connection sidebar, navigation and the home page.
+
+Run with ``streamlit run frontend/Home.py``. Nothing connects at import time: the API is
+called only while a page runs, with the settings in force for that run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from app_lib import api, config, ui
+
+PAGES_DIR = Path(__file__).parent / "pages"
+APP_TITLE = "Card customer segments"
+
+
+def home() -> None:
+    """What the app is for, and whether the API is up."""
+    st.title("💳 " + APP_TITLE)
+    st.markdown(
+        "Find which behavioural segment a card holder belongs to, what that segment is "
+        "like, what to offer it, and how the customer's credit limit compares with "
+        "look-alike customers. Everything here comes from the scoring API."
+    )
+    settings = config.current()
+    try:
+        health = api.get_health(settings)
+    except api.ApiError as error:
+        ui.show_api_error(error, "reach the scoring API")
+        st.stop()
+    left, middle, right = st.columns(3)
+    left.metric("API", str(health.get("status", "unknown")).upper())
+    middle.metric("Model version", str(health.get("model_version", "-")))
+    right.metric("Score cache", str(health.get("cache", "-")))
+    st.subheader("What you can do")
+    one, two, three, four = st.columns(4)
+    with one:
+        st.page_link(PAGES_DIR / "01_Score.py", label="Score a customer", icon="🎯")
+        st.caption("Fill in one customer (or start from a typical member) and get a segment.")
+    with two:
+        st.page_link(PAGES_DIR / "02_Segments.py", label="Explore the segments", icon="🧭")
+        st.caption("Sizes, profiles, rules, recommended actions and a map.")
+    with three:
+        st.page_link(PAGES_DIR / "03_Model.py", label="How the model was built", icon="📈")
+        st.caption("The elbow curve, the chosen number of segments and quality checks.")
+    with four:
+        st.page_link(PAGES_DIR / "04_Batch.py", label="Score a whole file", icon="📄")
+        st.caption("Upload a CSV with the data set's columns and download the results.")
+
+
+def main() -> None:
+    st.set_page_config(page_title=APP_TITLE, page_icon="💳", layout="wide")
+    config.render_sidebar()
+    with st.sidebar:
+        if st.button("Reload model and segments", help="Forget the cached model description."):
+            api.clear_cache()
+    navigation = st.navigation(
+        [
+            st.Page(home, title="Home", icon="🏠", default=True),
+            st.Page(PAGES_DIR / "01_Score.py", title="Score a customer", icon="🎯"),
+            st.Page(PAGES_DIR / "02_Segments.py", title="Segments", icon="🧭"),
+            st.Page(PAGES_DIR / "03_Model.py", title="Model", icon="📈"),
+            st.Page(PAGES_DIR / "04_Batch.py", title="Batch scoring", icon="📄"),
+        ]
+    )
+    navigation.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared pieces of the Streamlit app: configuration, the API client, forms, charts."""

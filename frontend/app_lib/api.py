@@ -1,0 +1,146 @@
+"""The HTTP client for the scoring API: the only way the frontend learns anything.
+
+Every failure becomes an ``ApiError`` carrying a sentence a person can read (and, for
+validation problems, the field-level errors), so pages show a message, never a stack
+trace. The model description and the segments change only when a new model is
+published, so they are cached for a few minutes; scores are never cached here (the API
+has its own cache and says whether it was used).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import streamlit as st
+
+from app_lib.config import Settings
+
+STATIC_TTL_SECONDS = 300
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field, as the API names it."""
+
+    field: str
+    message: str
+
+
+@dataclass
+class ApiError(Exception):
+    """The API could not be reached or answered with an error.
+
+    ``status`` is None when no HTTP answer came back at all.
+    """
+
+    message: str
+    status: int | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def errors_by_field(self) -> dict[str, list[str]]:
+        """Messages grouped by field name, for showing beside form inputs."""
+        grouped: dict[str, list[str]] = {}
+        for error in self.errors:
+            grouped.setdefault(error.field, []).append(error.message)
+        return grouped
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    headers = {"accept": "application/json"}
+    if api_key:
+        headers["x-api-key"] = api_key
+    return headers
+
+
+def _problem_to_error(response: requests.Response) -> ApiError:
+    """Turn an RFC 9457 problem (or any non-2xx answer) into an ``ApiError``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        snippet = response.text.strip()[:200] or response.reason
+        return ApiError(f"The API answered {response.status_code}: {snippet}", response.status_code)
+    title = str(body.get("title") or response.reason or "Error")
+    detail = body.get("detail")
+    message = f"The API answered {response.status_code} {title}" + (f": {detail}" if detail else "")
+    errors = [
+        FieldError(field=str(item.get("field", "")), message=str(item.get("message", "")))
+        for item in body.get("errors") or []
+        if isinstance(item, dict)
+    ]
+    return ApiError(message, response.status_code, errors)
+
+
+def _request(method: str, settings: Settings, path: str, body: Any = None) -> dict[str, Any]:
+    """Call one route and return its JSON object, or raise ``ApiError``."""
+    url = f"{settings.api_url}{path}"
+    try:
+        response = requests.request(
+            method,
+            url,
+            json=body,
+            headers=_headers(settings.api_key),
+            timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+        )
+    except requests.ConnectionError:
+        raise ApiError(
+            f"Cannot reach the API at {settings.api_url}. Check that it is running and "
+            "that the API URL in the sidebar is right."
+        ) from None
+    except requests.Timeout:
+        raise ApiError(f"The API at {settings.api_url} did not answer in time.") from None
+    except requests.RequestException as exc:
+        raise ApiError(f"Cannot call the API at {settings.api_url}: {exc}") from None
+    if not response.ok:
+        raise _problem_to_error(response)
+    try:
+        payload = response.json()
+    except ValueError:
+        raise ApiError(
+            f"The API at {settings.api_url} answered {path} with something that is not JSON.",
+            response.status_code,
+        ) from None
+    if not isinstance(payload, dict):
+        raise ApiError(f"The API answered {path} with unexpected JSON.", response.status_code)
+    return payload
+
+
+@st.cache_data(ttl=STATIC_TTL_SECONDS, show_spinner="Loading the model description...")
+def get_model(settings: Settings) -> dict[str, Any]:
+    """``GET /v1/model``: feature schema, elbow, metrics, limits (cached)."""
+    return _request("GET", settings, "/v1/model")
+
+
+@st.cache_data(ttl=STATIC_TTL_SECONDS, show_spinner="Loading the segments...")
+def get_segments(settings: Settings) -> dict[str, Any]:
+    """``GET /v1/segments``: profiles, names, actions, rules and the 2-D map (cached)."""
+    return _request("GET", settings, "/v1/segments")
+
+
+def clear_cache() -> None:
+    """Forget the cached model and segments (e.g. after a new model is published)."""
+    get_model.clear()
+    get_segments.clear()
+
+
+def get_health(settings: Settings) -> dict[str, Any]:
+    """``GET /v1/health``; a 503 (no model) raises ``ApiError``."""
+    return _request("GET", settings, "/v1/health")
+
+
+def score(settings: Settings, customer: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/segment`` for one customer."""
+    return _request("POST", settings, "/v1/segment", customer)
+
+
+def score_batch(settings: Settings, customers: list[dict[str, Any]]) -> dict[str, Any]:
+    """``POST /v1/segment/batch`` for up to ``limits.max_batch`` customers."""
+    return _request("POST", settings, "/v1/segment/batch", {"customers": customers})

@@ -1,0 +1,198 @@
+"""Altair charts, each built from plain API data so pages stay short."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import altair as alt
+import pandas as pd
+
+SEGMENT_COLOR_SCHEME: Final = "tableau10"
+
+
+def _segment_color(title: str = "Segment") -> alt.Color:
+    return alt.Color("segment_name:N", title=title, scale=alt.Scale(scheme=SEGMENT_COLOR_SCHEME))
+
+
+def credit_limit_band(credit_limit: dict[str, Any]) -> alt.LayerChart:
+    """The look-alike benchmark (p25-p75 band, median tick) with the customer's limit marked."""
+    bench = credit_limit["benchmark"]
+    band = pd.DataFrame([{"row": "Benchmark", "p25": bench["p25"], "p75": bench["p75"]}])
+    median = pd.DataFrame([{"row": "Benchmark", "value": bench["p50"], "what": "Median (p50)"}])
+    y = alt.Y("row:N", title=None, axis=None)
+    layers: list[alt.Chart] = [
+        alt.Chart(band)
+        .mark_bar(size=36, opacity=0.35, color="#4c78a8")
+        .encode(
+            x=alt.X("p25:Q", title="Credit limit"),
+            x2="p75:Q",
+            y=y,
+            tooltip=[alt.Tooltip("p25:Q", format=",.0f"), alt.Tooltip("p75:Q", format=",.0f")],
+        ),
+        alt.Chart(median)
+        .mark_tick(thickness=3, size=36, color="#4c78a8")
+        .encode(x="value:Q", y=y, tooltip=["what:N", alt.Tooltip("value:Q", format=",.0f")]),
+    ]
+    customer_limit = credit_limit.get("customer_limit")
+    if customer_limit is not None:
+        mark = pd.DataFrame(
+            [{"row": "Benchmark", "value": customer_limit, "what": "This customer"}]
+        )
+        layers.append(
+            alt.Chart(mark)
+            .mark_point(shape="diamond", size=260, filled=True, color="#e45756")
+            .encode(x="value:Q", y=y, tooltip=["what:N", alt.Tooltip("value:Q", format=",.0f")])
+        )
+    return alt.LayerChart(layer=layers).properties(height=90)
+
+
+def explanation_drivers(drivers: list[dict[str, Any]], labels: dict[str, str]) -> alt.Chart:
+    """How much each feature pulls the customer toward the assigned segment."""
+    frame = pd.DataFrame(drivers)
+    frame["label"] = frame["feature"].map(lambda name: labels.get(name, name))
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("contribution:Q", title="Contribution"),
+            y=alt.Y("label:N", sort="-x", title=None),
+            color=alt.condition(
+                alt.datum.contribution >= 0, alt.value("#4c78a8"), alt.value("#e45756")
+            ),
+            tooltip=[
+                alt.Tooltip("label:N", title="Feature"),
+                alt.Tooltip("value:Q", title="This customer", format=",.4~f"),
+                alt.Tooltip("segment_median:Q", title="Segment median", format=",.4~f"),
+                alt.Tooltip("contribution:Q", format=".3f"),
+            ],
+        )
+        .properties(height=alt.Step(24))
+    )
+
+
+def segment_distances(distances: list[dict[str, Any]], names: dict[int, str]) -> alt.Chart:
+    """Distance to every segment centre (shorter = more alike)."""
+    frame = pd.DataFrame(distances)
+    frame["segment_name"] = frame["segment"].map(lambda sid: names.get(int(sid), str(sid)))
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("distance:Q", title="Distance to segment centre (model space)"),
+            y=alt.Y("segment_name:N", sort="x", title=None),
+            color=_segment_color(),
+            tooltip=["segment_name:N", alt.Tooltip("distance:Q", format=".3f")],
+        )
+        .properties(height=alt.Step(24))
+    )
+
+
+def segment_sizes(segments: list[dict[str, Any]]) -> alt.Chart:
+    """Customers per segment."""
+    frame = pd.DataFrame(
+        [{"segment_name": s["name"], "size": s["size"], "share": s["share"]} for s in segments]
+    )
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("size:Q", title="Customers"),
+            y=alt.Y("segment_name:N", sort="-x", title=None),
+            color=alt.Color("segment_name:N", legend=None),
+            tooltip=["segment_name:N", "size:Q", alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(height=alt.Step(28))
+    )
+
+
+def std_diff_heatmap(frame: pd.DataFrame) -> alt.Chart:
+    """Standardized differences (segment vs population), diverging around zero.
+
+    ``frame`` has columns ``feature`` (label), ``segment_name`` and ``std_diff``.
+    """
+    limit = max(1.0, float(frame["std_diff"].abs().max()))
+    base = alt.Chart(frame).encode(
+        x=alt.X("segment_name:N", title=None, axis=alt.Axis(labelAngle=-20)),
+        y=alt.Y("feature:N", title=None, sort=None),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(
+            "std_diff:Q",
+            title="Std. difference",
+            scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True),
+        ),
+        tooltip=["segment_name:N", "feature:N", alt.Tooltip("std_diff:Q", format="+.2f")],
+    )
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("std_diff:Q", format="+.1f"))
+    return (cells + text).properties(height=alt.Step(22))
+
+
+def segment_map(
+    map_data: dict[str, Any],
+    names: dict[int, str],
+    customer: dict[str, float] | None = None,
+) -> alt.LayerChart:
+    """The 2-D PCA map: a sample of customers, the segment centres and, if given, one customer."""
+
+    def named(points: list[dict[str, Any]]) -> pd.DataFrame:
+        frame = pd.DataFrame(points, columns=["x", "y", "segment"])
+        frame["segment_name"] = frame["segment"].map(lambda sid: names.get(int(sid), str(sid)))
+        return frame
+
+    x = alt.X("x:Q", title="Map axis 1 (PCA)")
+    y = alt.Y("y:Q", title="Map axis 2 (PCA)")
+    layers: list[alt.Chart] = [
+        alt.Chart(named(map_data.get("sample", [])))
+        .mark_circle(size=18, opacity=0.45)
+        .encode(x=x, y=y, color=_segment_color(), tooltip=["segment_name:N"]),
+        alt.Chart(named(map_data.get("centroids", [])))
+        .mark_point(shape="cross", size=320, filled=True, stroke="black", strokeWidth=1)
+        .encode(x=x, y=y, color=_segment_color(), tooltip=["segment_name:N"]),
+    ]
+    if customer is not None:
+        you = pd.DataFrame(
+            [{"x": customer["x"], "y": customer["y"], "who": "Last scored customer"}]
+        )
+        layers.append(
+            alt.Chart(you)
+            .mark_point(shape="diamond", size=400, filled=True, color="black")
+            .encode(x=x, y=y, tooltip=["who:N"])
+        )
+    return alt.LayerChart(layer=layers).properties(height=480).interactive()
+
+
+def elbow_curve(k_values: list[int], wcss: list[float], chosen_k: int) -> alt.LayerChart:
+    """Within-cluster sum of squares per k, the chosen k marked."""
+    frame = pd.DataFrame({"k": k_values, "wcss": wcss})
+    line = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("k:Q", title="Number of segments (k)", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("wcss:Q", title="Within-cluster sum of squares"),
+            tooltip=["k:Q", alt.Tooltip("wcss:Q", format=",.0f")],
+        )
+    )
+    chosen = pd.DataFrame({"k": [chosen_k], "label": [f"chosen k = {chosen_k}"]})
+    rule = alt.Chart(chosen).mark_rule(color="#e45756", strokeDash=[6, 4]).encode(x="k:Q")
+    label = (
+        alt.Chart(chosen)
+        .mark_text(align="left", dx=6, dy=-120, color="#e45756")
+        .encode(x="k:Q", text="label:N")
+    )
+    return (line + rule + label).properties(height=320)
+
+
+def segment_counts(counts: pd.DataFrame) -> alt.Chart:
+    """Scored rows per segment (``counts`` has ``segment_name`` and ``rows``)."""
+    return (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            x=alt.X("rows:Q", title="Rows"),
+            y=alt.Y("segment_name:N", sort="-x", title=None),
+            color=alt.Color("segment_name:N", legend=None),
+            tooltip=["segment_name:N", "rows:Q"],
+        )
+        .properties(height=alt.Step(28))
+    )

@@ -1,0 +1,141 @@
+"""How the model was built: elbow curve, metrics per k, version, parity and limit errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from app_lib import charts, config, ui
+
+
+def metrics_per_k(elbow: dict[str, Any]) -> pd.DataFrame:
+    """One row per k: WCSS and the clustering quality indices the API reports."""
+    rows = []
+    for k, wcss in zip(elbow.get("k_values", []), elbow.get("wcss", []), strict=False):
+        key = str(k)
+        rows.append(
+            {
+                "k": k,
+                "WCSS": wcss,
+                "silhouette": (elbow.get("silhouette") or {}).get(key),
+                "Calinski-Harabasz": (elbow.get("calinski_harabasz") or {}).get(key),
+                "Davies-Bouldin": (elbow.get("davies_bouldin") or {}).get(key),
+                "chosen": "✔" if k == elbow.get("k") else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def limit_errors_table(limit_errors: Any) -> pd.DataFrame | None:
+    """The limit-model errors as a table when they are a mapping of mappings."""
+    if isinstance(limit_errors, dict) and limit_errors:
+        values = list(limit_errors.values())
+        if all(isinstance(value, dict) for value in values):
+            return pd.json_normalize(values).set_axis(list(limit_errors), axis=0)
+    if isinstance(limit_errors, list) and all(isinstance(v, dict) for v in limit_errors):
+        return pd.json_normalize(limit_errors)
+    return None
+
+
+def _k_explanation(elbow: dict[str, Any]) -> str:
+    source = elbow.get("k_source", "knee")
+    reasons = {
+        "knee": "the knee of the elbow curve",
+        "override": "a configured override",
+        "silhouette": "the best silhouette (no knee was found)",
+    }
+    text = f"k = {elbow.get('k')} chosen by {reasons.get(source, source)}"
+    if elbow.get("best_silhouette_k") is not None:
+        text += f"; best silhouette at k = {elbow['best_silhouette_k']}"
+    return text + "."
+
+
+def main() -> None:
+    st.title("📈 Model")
+    model = ui.model_or_stop(config.current())
+    elbow: dict[str, Any] = model.get("elbow") or {}
+
+    one, two, three, four = st.columns(4)
+    one.metric("Version", str(model.get("version", "-")))
+    two.metric("Trained at", str(model.get("created_at", "-")))
+    three.metric("Segments (k)", str(model.get("k", "-")))
+    surrogate = model.get("surrogate") or {}
+    four.metric(
+        "Rules agree with model",
+        f"{surrogate['agreement']:.1%}" if "agreement" in surrogate else "-",
+        help="Share of customers the readable rules (a shallow decision tree) put in the "
+        "same segment as the model.",
+    )
+
+    st.subheader("Choosing the number of segments")
+    if elbow.get("k_values") and elbow.get("wcss"):
+        left, right = st.columns([3, 2])
+        with left:
+            st.altair_chart(
+                charts.elbow_curve(elbow["k_values"], elbow["wcss"], int(elbow.get("k", 0))),
+                width="stretch",
+            )
+        with right:
+            st.markdown(_k_explanation(elbow))
+            for note in elbow.get("notes") or []:
+                st.caption(note)
+        st.dataframe(
+            metrics_per_k(elbow),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "WCSS": st.column_config.NumberColumn(format="%.0f"),
+                "silhouette": st.column_config.NumberColumn(
+                    format="%.3f", help="Higher is better (-1 to 1)."
+                ),
+                "Calinski-Harabasz": st.column_config.NumberColumn(
+                    format="%.0f", help="Higher is better."
+                ),
+                "Davies-Bouldin": st.column_config.NumberColumn(
+                    format="%.3f", help="Lower is better."
+                ),
+            },
+        )
+        if elbow.get("silhouette_sample_size"):
+            st.caption(f"Silhouette computed on {elbow['silhouette_sample_size']:,} customers.")
+    else:
+        st.info("The API reports no elbow table for this model.")
+
+    st.subheader("ONNX parity")
+    parity = model.get("parity") or {}
+    if parity:
+        status = "passed ✅" if parity.get("passed") else "FAILED ❌"
+        st.markdown(
+            f"The exported graphs were checked against scikit-learn on "
+            f"{parity.get('rows', '?'):,} rows: **{status}**; label agreement "
+            f"{parity.get('label_agreement', 0):.2%}."
+        )
+        diffs = parity.get("max_abs_diff") or {}
+        bounds = parity.get("bounds") or {}
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"output": name, "max abs difference": diffs.get(name), "bound": bound}
+                    for name, bound in {**dict.fromkeys(diffs), **bounds}.items()
+                ]
+            ),
+            hide_index=True,
+        )
+
+    st.subheader("Credit-limit benchmark errors")
+    table = limit_errors_table(model.get("limit_errors"))
+    if table is not None:
+        st.dataframe(table, width="stretch")
+    elif model.get("limit_errors"):
+        st.json(model["limit_errors"])
+    else:
+        st.info("No limit-model errors reported.")
+
+    with st.expander("Data and libraries"):
+        st.json({"data": model.get("data"), "libraries": model.get("libraries")})
+        st.json({"limits": model.get("limits")})
+
+
+if __name__ == "__main__":
+    main()

@@ -11,13 +11,16 @@ from pathlib import Path
 import streamlit as st
 from app_lib import api, config, ui
 
-PAGES_DIR = Path(__file__).parent / "pages"
+# Not "pages/": a folder of that name next to the entrypoint switches Streamlit to its
+# older directory-based navigation on some requests, bypassing st.navigation below
+# (and with it the page config and the connection sidebar).
+PAGES_DIR = Path(__file__).parent / "views"
 APP_TITLE = "Card customer segments"
 
 
 def home() -> None:
     """What the app is for, and whether the API is up."""
-    st.title("💳 " + APP_TITLE)
+    st.title(APP_TITLE)
     st.markdown(
         "Find which behavioural segment a card holder belongs to, what that segment is "
         "like, what to offer it, and how the customer's credit limit compares with "
@@ -36,32 +39,60 @@ def home() -> None:
     st.subheader("What you can do")
     one, two, three, four = st.columns(4)
     with one:
-        st.page_link(PAGES_DIR / "01_Score.py", label="Score a customer", icon="🎯")
+        st.page_link(
+            PAGES_DIR / "01_Score.py", label="Score a customer", icon=":material/person_search:"
+        )
         st.caption("Fill in one customer (or start from a typical member) and get a segment.")
     with two:
-        st.page_link(PAGES_DIR / "02_Segments.py", label="Explore the segments", icon="🧭")
+        st.page_link(
+            PAGES_DIR / "02_Segments.py", label="Explore the segments", icon=":material/hub:"
+        )
         st.caption("Sizes, profiles, rules, recommended actions and a map.")
     with three:
-        st.page_link(PAGES_DIR / "03_Model.py", label="How the model was built", icon="📈")
+        st.page_link(
+            PAGES_DIR / "03_Model.py", label="How the model was built", icon=":material/insights:"
+        )
         st.caption("The elbow curve, the chosen number of segments and quality checks.")
     with four:
-        st.page_link(PAGES_DIR / "04_Batch.py", label="Score a whole file", icon="📄")
+        st.page_link(
+            PAGES_DIR / "04_Batch.py", label="Score a whole file", icon=":material/upload_file:"
+        )
         st.caption("Upload a CSV with the data set's columns and download the results.")
 
 
 def main() -> None:
-    st.set_page_config(page_title=APP_TITLE, page_icon="💳", layout="wide")
+    st.set_page_config(page_title=APP_TITLE, page_icon=":material/credit_card:", layout="wide")
     config.render_sidebar()
     with st.sidebar:
         if st.button("Reload model and segments", help="Forget the cached model description."):
             api.clear_cache()
     navigation = st.navigation(
         [
-            st.Page(home, title="Home", icon="🏠", default=True),
-            st.Page(PAGES_DIR / "01_Score.py", title="Score a customer", icon="🎯"),
-            st.Page(PAGES_DIR / "02_Segments.py", title="Segments", icon="🧭"),
-            st.Page(PAGES_DIR / "03_Model.py", title="Model", icon="📈"),
-            st.Page(PAGES_DIR / "04_Batch.py", title="Batch scoring", icon="📄"),
+            st.Page(home, title="Home", icon=":material/home:", default=True),
+            st.Page(
+                PAGES_DIR / "01_Score.py",
+                url_path="score",
+                title="Score a customer",
+                icon=":material/person_search:",
+            ),
+            st.Page(
+                PAGES_DIR / "02_Segments.py",
+                url_path="segments",
+                title="Segments",
+                icon=":material/hub:",
+            ),
+            st.Page(
+                PAGES_DIR / "03_Model.py",
+                url_path="model",
+                title="Model",
+                icon=":material/insights:",
+            ),
+            st.Page(
+                PAGES_DIR / "04_Batch.py",
+                url_path="batch",
+                title="Batch scoring",
+                icon=":material/upload_file:",
+            ),
         ]
     )
     navigation.run()

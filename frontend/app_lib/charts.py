@@ -98,7 +98,9 @@ def segment_sizes(segments: list[dict[str, Any]]) -> alt.Chart:
         .encode(
             x=alt.X("size:Q", title="Customers"),
             y=alt.Y("segment_name:N", sort="-x", title=None),
-            color=alt.Color("segment_name:N", legend=None),
+            color=alt.Color(
+                "segment_name:N", legend=None, scale=alt.Scale(scheme=SEGMENT_COLOR_SCHEME)
+            ),
             tooltip=["segment_name:N", "size:Q", alt.Tooltip("share:Q", format=".1%")],
         )
         .properties(height=alt.Step(28))
@@ -158,7 +160,7 @@ def segment_map(
             .mark_point(shape="diamond", size=400, filled=True, color="black")
             .encode(x=x, y=y, tooltip=["who:N"])
         )
-    return alt.LayerChart(layer=layers).properties(height=480).interactive()
+    return alt.LayerChart(layer=layers).properties(width="container", height=480).interactive()
 
 
 def elbow_curve(k_values: list[int], wcss: list[float], chosen_k: int) -> alt.LayerChart:
@@ -191,7 +193,9 @@ def segment_counts(counts: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("rows:Q", title="Rows"),
             y=alt.Y("segment_name:N", sort="-x", title=None),
-            color=alt.Color("segment_name:N", legend=None),
+            color=alt.Color(
+                "segment_name:N", legend=None, scale=alt.Scale(scheme=SEGMENT_COLOR_SCHEME)
+            ),
             tooltip=["segment_name:N", "rows:Q"],
         )
         .properties(height=alt.Step(28))

@@ -136,5 +136,5 @@ def show_field_errors(
         if slot is None:
             unplaced.extend(f"{name}: {message}" if name else message for message in messages)
         else:
-            slot.error("; ".join(messages), icon="⚠️")
+            slot.error("; ".join(messages), icon=":material/warning:")
     return unplaced

@@ -14,7 +14,7 @@ LAST_SCORE_KEY = "last_score"
 
 def show_api_error(error: api.ApiError, doing: str) -> None:
     """One clear message (plus field errors, if any) instead of a stack trace."""
-    st.error(f"Could not {doing}. {error}", icon="🚫")
+    st.error(f"Could not {doing}. {error}", icon=":material/error:")
     if error.errors:
         st.dataframe(
             [{"field": e.field or "(request)", "problem": e.message} for e in error.errors],

@@ -21,7 +21,7 @@ def _check(frame: pd.DataFrame, model: dict[str, Any]) -> batch.ColumnCheck:
         st.error(
             "The file lacks required columns: " + ", ".join(check.missing_required) + ". "
             "Use the data set's column names (see the Model page for the list).",
-            icon="🚫",
+            icon=":material/error:",
         )
     if check.missing_optional:
         st.info(
@@ -62,7 +62,9 @@ def _show_results(stored: dict[str, Any], file_name: str) -> None:
     results: pd.DataFrame = stored["results"]
     scored = int((results["status"] == "scored").sum())
     if stored.get("error"):
-        st.error(f"Some rows could not be sent to the API: {stored['error']}", icon="🚫")
+        st.error(
+            f"Some rows could not be sent to the API: {stored['error']}", icon=":material/error:"
+        )
     one, two, three, four = st.columns(4)
     one.metric("Rows", f"{len(results):,}")
     two.metric("Scored", f"{scored:,}")
@@ -99,7 +101,7 @@ def _show_results(stored: dict[str, Any], file_name: str) -> None:
 
 
 def main() -> None:
-    st.title("📄 Batch scoring")
+    st.title("Batch scoring")
     st.markdown(
         "Upload a CSV with the data set's columns (`CUST_ID` optional). Every row is "
         "sent to the API in chunks; rows with problems are reported, never dropped."
@@ -115,7 +117,7 @@ def main() -> None:
     try:
         frame = batch.read_csv(data)
     except batch.UploadError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/error:")
         st.stop()
     if frame.empty:
         st.warning("The file has a header but no rows.")

@@ -44,6 +44,7 @@ def _typicality(typicality: dict[str, Any]) -> None:
         label,
         delta=f"score {score:.0f}/100" if score is not None else None,
         delta_color="off",
+        delta_arrow="off",
         help="How close the customer is to the centre of the segment, compared with its "
         "members: 100 = as central as the most typical member.",
     )
@@ -56,6 +57,7 @@ def _credit_limit_metric(limit: dict[str, Any]) -> None:
         str(limit.get("position", "unknown")).capitalize(),
         delta=str(limit.get("suggestion", "none")),
         delta_color="off",
+        delta_arrow="off",
         help="Where the customer's limit lies against the p25-p75 band of similar customers"
         + (f" (customer limit {customer_limit:,.0f})." if customer_limit is not None else "."),
     )
@@ -67,18 +69,21 @@ def render_result(result: dict[str, Any], labels: dict[str, str], names: dict[in
     with st.container(border=True):
         st.subheader(f"Segment: {segment['name']}")
         st.write(segment.get("description", ""))
-        st.success(f"**Recommended action:** {segment.get('action', '-')}", icon="💡")
-        one, two, three, four = st.columns(4)
+        st.success(
+            f"**Recommended action:** {segment.get('action', '-')}", icon=":material/lightbulb:"
+        )
+        one, two, three = st.columns(3)
         with one:
             _typicality(result.get("typicality", {}))
         with two:
             _credit_limit_metric(limit)
-        three.metric("Model version", str(result.get("model_version", "-")))
-        four.metric(
+        three.metric(
             "Answer from cache",
             {"hit": "Yes", "miss": "No", "bypass": "Bypassed"}.get(str(result.get("cache")), "-"),
-            help=f"Cache status reported by the API: {result.get('cache')}",
+            help="Whether the API answered from its cache of earlier identical requests "
+            f"(reported: {result.get('cache')}).",
         )
+        st.caption(f"Model version `{result.get('model_version', '-')}`.")
         left, right = st.columns(2)
         with left:
             st.markdown("**Credit-limit benchmark** (p25-p75 band, median, ◆ this customer)")
@@ -107,13 +112,13 @@ def render_result(result: dict[str, Any], labels: dict[str, str], names: dict[in
                 )
         if result.get("imputed"):
             imputed = ", ".join(labels.get(name, name) for name in result["imputed"])
-            st.info(f"Filled in with the population median: {imputed}.", icon="ℹ️")
+            st.info(f"Filled in with the population median: {imputed}.", icon=":material/info:")
         for flag in result.get("flags") or []:
             st.warning(f"{labels.get(flag['field'], flag['field'])}: {flag['message']}")
 
 
 def main() -> None:
-    st.title("🎯 Score a customer")
+    st.title("Score a customer")
     settings = config.current()
     model = ui.model_or_stop(settings)
     features: list[dict[str, Any]] = model.get("features") or []
@@ -142,11 +147,8 @@ def main() -> None:
         except api.ApiError as error:
             st.session_state.pop(ui.LAST_SCORE_KEY, None)
             leftovers = forms.show_field_errors(error_slots, error.errors_by_field())
-            st.error(
-                f"Not scored. {error}"
-                + (" See the messages under the fields above." if error.errors else ""),
-                icon="🚫",
-            )
+            hint = "  \nEach problem is shown under its field above." if error.errors else ""
+            st.error(f"Not scored. {error}.{hint}", icon=":material/error:")
             for message in leftovers:
                 st.error(message)
             st.stop()

@@ -53,7 +53,7 @@ def _segment_card(segment: dict[str, Any], labels: dict[str, str]) -> None:
 
 
 def main() -> None:
-    st.title("🧭 Segments")
+    st.title("Segments")
     settings = config.current()
     data = ui.segments_or_stop(settings)
     segments: list[dict[str, Any]] = data.get("segments") or []
@@ -64,10 +64,10 @@ def main() -> None:
     labels = ui.feature_labels(model.get("features") or [])
     names = ui.segment_names(segments)
 
-    one, two, three = st.columns(3)
+    st.caption(f"Model version `{data.get('model_version', '-')}`.")
+    one, two, _ = st.columns(3)
     one.metric("Segments", len(segments))
     two.metric("Customers profiled", f"{sum(s['size'] for s in segments):,}")
-    three.metric("Model version", str(data.get("model_version", "-")))
 
     left, right = st.columns([2, 3])
     with left:

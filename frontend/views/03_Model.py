@@ -21,7 +21,7 @@ def metrics_per_k(elbow: dict[str, Any]) -> pd.DataFrame:
                 "silhouette": (elbow.get("silhouette") or {}).get(key),
                 "Calinski-Harabasz": (elbow.get("calinski_harabasz") or {}).get(key),
                 "Davies-Bouldin": (elbow.get("davies_bouldin") or {}).get(key),
-                "chosen": "✔" if k == elbow.get("k") else "",
+                "chosen": "yes" if k == elbow.get("k") else "",
             }
         )
     return pd.DataFrame(rows)
@@ -52,14 +52,18 @@ def _k_explanation(elbow: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    st.title("📈 Model")
+    st.title("Model")
     model = ui.model_or_stop(config.current())
     elbow: dict[str, Any] = model.get("elbow") or {}
 
+    st.markdown(
+        f"Version `{model.get('version', '-')}`, trained at `{model.get('created_at', '-')}`."
+    )
     one, two, three, four = st.columns(4)
-    one.metric("Version", str(model.get("version", "-")))
-    two.metric("Trained at", str(model.get("created_at", "-")))
-    three.metric("Segments (k)", str(model.get("k", "-")))
+    one.metric("Segments (k)", str(model.get("k", "-")))
+    two.metric("Knee of the elbow", str(elbow.get("knee") or "none"))
+    best = elbow.get("best_silhouette_k")
+    three.metric("Best silhouette at k", str(best) if best is not None else "-")
     surrogate = model.get("surrogate") or {}
     four.metric(
         "Rules agree with model",
@@ -105,7 +109,7 @@ def main() -> None:
     st.subheader("ONNX parity")
     parity = model.get("parity") or {}
     if parity:
-        status = "passed ✅" if parity.get("passed") else "FAILED ❌"
+        status = "passed" if parity.get("passed") else "FAILED"
         st.markdown(
             f"The exported graphs were checked against scikit-learn on "
             f"{parity.get('rows', '?'):,} rows: **{status}**; label agreement "
@@ -116,8 +120,12 @@ def main() -> None:
         st.dataframe(
             pd.DataFrame(
                 [
-                    {"output": name, "max abs difference": diffs.get(name), "bound": bound}
-                    for name, bound in {**dict.fromkeys(diffs), **bounds}.items()
+                    {
+                        "output": name,
+                        "max abs difference": diffs.get(name),
+                        "bound": bounds.get(name),
+                    }
+                    for name in dict.fromkeys([*diffs, *bounds])
                 ]
             ),
             hide_index=True,

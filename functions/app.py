@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
-from chalicelib import catalog, http
+from chalice.app import Chalice, Request, Response, S3Event
+from chalicelib import batch_files, catalog, http
 from chalicelib.config import MAX_BATCH
 from chalicelib.errors import NotFound
 from chalicelib.runtime import get_cache, get_model, get_service, get_settings
@@ -65,3 +65,9 @@ def openapi() -> dict[str, Any]:
 @app.route("/v1/segment/{third}", methods=ANY_METHOD)
 def not_found(**_: str) -> Response:
     raise NotFound(f"no route {app.current_request.path}")  # type: ignore[union-attr]
+
+
+@app.on_s3_event(bucket=batch_files.batch_bucket(), prefix=batch_files.INPUT_PREFIX, suffix=".csv")
+def score_batch_file(event: S3Event) -> None:
+    """A CSV put under batch/input/ is scored into batch/output/ (see chalicelib.batch_files)."""
+    batch_files.score_file(event.bucket, event.key, get_service())

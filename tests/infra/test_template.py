@@ -1,0 +1,285 @@
+"""template.yaml against the code it deploys: lint, environment, routes and IAM grants.
+
+The grants are derived from the code, not restated: every boto3 operation called in
+``functions/chalicelib`` is found by scanning the source, turned into its IAM action, and
+must be granted to exactly the functions that run it, on exactly the resources it touches.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore import xform_name
+from cfnlint.decode import cfn_yaml
+
+from tests.functions.conftest import FUNCTIONS_DIR, load_functions_app
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+CHALICELIB = FUNCTIONS_DIR / "chalicelib"
+
+# functions/ is on sys.path once tests.functions.conftest is imported (as in Lambda).
+from chalicelib import batch_files, config  # noqa: E402
+from chalicelib import cache as result_cache  # noqa: E402
+
+# Operations whose IAM action is not named after the operation.
+IAM_ACTION_OF = {
+    "s3:HeadObject": "s3:GetObject",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
+    "s3:HeadBucket": "s3:ListBucket",
+}
+SERVICES = ("s3", "dynamodb")
+
+# The resource expressions the template may grant on, by what they denote.
+MODEL_PREFIX_ARN = {"Fn::Sub": "${ModelBucket.Arn}/${ModelPrefix}*"}
+CACHE_TABLE_ARN = {"Fn::GetAtt": ["CacheTable", "Arn"]}
+BATCH_BUCKET_NAME = "${AWS::StackName}-batch-${AWS::AccountId}-${AWS::Region}"
+
+
+def batch_arn(prefix: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BATCH_BUCKET_NAME}/{prefix}*"}
+
+
+@cache
+def template() -> dict[str, Any]:
+    return cfn_yaml.load(str(TEMPLATE))
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    resources = template()["Resources"]
+    return {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def environment(function: str) -> dict[str, Any]:
+    """The function's variables as SAM deploys them: globals merged, the function's winning."""
+    merged = dict(template()["Globals"]["Function"]["Environment"]["Variables"])
+    own = functions()[function].get("Environment", {}).get("Variables", {})
+    merged.update(own)
+    return merged
+
+
+def operations_by_snake_name() -> dict[str, str]:
+    """``get_object`` -> ``s3:GetObject`` for every operation of the services we use."""
+    session = botocore.session.get_session()
+    names: dict[str, str] = {}
+    for service in SERVICES:
+        for operation in session.get_service_model(service).operation_names:
+            names[xform_name(operation)] = f"{service}:{operation}"
+    return names
+
+
+def actions_called(module: Path) -> set[str]:
+    """The IAM actions of the boto3 operations a module calls (``client.get_item(...)``)."""
+    operations = operations_by_snake_name()
+    tree = ast.parse(module.read_text())
+    actions = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            operation = operations.get(node.func.attr)
+            if operation is not None:
+                actions.add(IAM_ACTION_OF.get(operation, operation))
+    return actions
+
+
+def actions_by_module() -> dict[str, set[str]]:
+    found = {path.stem: actions_called(path) for path in sorted(CHALICELIB.glob("*.py"))}
+    return {name: actions for name, actions in found.items() if actions}
+
+
+def granted(function: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs of the function's inline policies, resources as repr."""
+    pairs = set()
+    for policy in functions()[function]["Policies"]:
+        assert isinstance(policy, dict), f"{function}: only inline statements, got {policy!r}"
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"]
+            resources = statement["Resource"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                for resource in [resources] if not isinstance(resources, list) else resources:
+                    pairs.add((action, repr(resource)))
+    return pairs
+
+
+def on(actions: set[str], resource: Any) -> set[tuple[str, str]]:
+    return {(action, repr(resource)) for action in actions}
+
+
+def api_events() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, event in functions()["ApiFunction"]["Events"].items():
+        assert event["Type"] == "Api", name
+        yield name, event["Properties"]
+
+
+def test_cfn_lint_is_clean() -> None:
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert lint.stdout.strip() == ""
+
+
+def test_config_lists_every_variable_the_code_reads() -> None:
+    """Any os.environ/os.getenv read under functions/ names a variable in ENV_VARS."""
+    read = set()
+    for path in FUNCTIONS_DIR.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in {
+                "os.environ.get",
+                "os.getenv",
+                "environ.get",
+            }:
+                read.add(resolve_name(node.args[0]))
+            elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+                read.add(resolve_name(node.slice))
+    assert read, "the scan found no environment reads at all: is it still looking right?"
+    assert read <= set(config.ENV_VARS), read - set(config.ENV_VARS)
+
+
+def resolve_name(node: ast.expr) -> str:
+    """A variable name written as a literal or as a constant of chalicelib.config."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    name = ast.unparse(node).removeprefix("config.")
+    value = getattr(config, name, None)
+    assert isinstance(value, str), f"cannot tell which variable {ast.unparse(node)} names"
+    return value
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "BatchFunction"])
+def test_template_sets_exactly_the_variables_the_functions_read(function: str) -> None:
+    assert set(environment(function)) == set(config.ENV_VARS)
+
+
+def test_variables_point_at_the_stack_resources() -> None:
+    api = environment("ApiFunction")
+    assert api[config.MODEL_BUCKET] == {"Ref": "ModelBucket"}
+    assert api[config.CACHE_TABLE] == {"Ref": "CacheTable"}
+    assert api[config.MODEL_PREFIX] == {"Ref": "ModelPrefix"}
+    assert api[config.BATCH_BUCKET] == {"Fn::Sub": BATCH_BUCKET_NAME}
+    bucket = template()["Resources"]["BatchBucket"]["Properties"]["BucketName"]
+    assert bucket == {"Fn::Sub": BATCH_BUCKET_NAME}
+    # Keys are enforced by API Gateway in AWS, and the batch function scores without cache.
+    assert api[config.API_KEY] == ""
+    assert environment("BatchFunction")[config.CACHE_TABLE] == ""
+
+
+def test_the_code_touches_only_known_aws_operations() -> None:
+    """If the code starts calling something new, this test (and the grants) must change."""
+    assert actions_by_module() == {
+        "model_store": {"s3:GetObject"},
+        "cache": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+        },
+        "batch_files": {"s3:GetObject", "s3:PutObject"},
+    }
+
+
+def test_api_function_is_granted_exactly_what_it_touches() -> None:
+    found = actions_by_module()
+    expected = on(found["model_store"], MODEL_PREFIX_ARN) | on(found["cache"], CACHE_TABLE_ARN)
+    assert granted("ApiFunction") == expected
+
+
+def test_batch_function_is_granted_exactly_what_it_touches() -> None:
+    found = actions_by_module()
+    expected = (
+        on(found["model_store"], MODEL_PREFIX_ARN)
+        | on({"s3:GetObject"}, batch_arn(batch_files.INPUT_PREFIX))
+        | on({"s3:PutObject"}, batch_arn(batch_files.OUTPUT_PREFIX))
+    )
+    assert found["batch_files"] == {"s3:GetObject", "s3:PutObject"}
+    assert granted("BatchFunction") == expected
+
+
+def test_cache_table_matches_the_cache_code() -> None:
+    table = template()["Resources"]["CacheTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": result_cache.KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = table["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": result_cache.TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_model_bucket_is_versioned_encrypted_private_and_tls_only() -> None:
+    resources = template()["Resources"]
+    bucket = resources["ModelBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (statement,) = resources["ModelBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_api_events_are_exactly_the_app_routes() -> None:
+    """Chalice routes on API Gateway's resource path: a route without an event is dead."""
+    app = load_functions_app().app
+    routes = {
+        (path, method)
+        for path, methods in app.routes.items()
+        for method, entry in methods.items()
+        if entry.view_name != "not_found"  # API Gateway answers unknown routes (404 below)
+    }
+    events = {(props["Path"], props["Method"].upper()) for _, props in api_events()}
+    assert events == routes
+    responses = template()["Resources"]["ScoringApi"]["Properties"]["GatewayResponses"]
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+
+
+def test_api_key_required_everywhere_but_health_with_a_throttled_usage_plan() -> None:
+    api = template()["Resources"]["ScoringApi"]["Properties"]
+    assert api["Auth"]["ApiKeyRequired"] is True
+    plan = api["Auth"]["UsagePlan"]
+    assert plan["CreateUsagePlan"] == "PER_API"
+    assert set(plan["Throttle"]) == {"RateLimit", "BurstLimit"}
+    open_routes = {
+        props["Path"]
+        for _, props in api_events()
+        if props.get("Auth", {}).get("ApiKeyRequired") is False
+    }
+    assert open_routes == {"/v1/health"}
+
+
+def test_handlers_exist_in_the_app() -> None:
+    module = load_functions_app()
+    props = functions()
+    assert props["ApiFunction"]["Handler"] == "app.app"
+    batch_handler = props["BatchFunction"]["Handler"].removeprefix("app.")
+    assert callable(getattr(module, batch_handler))
+
+
+def test_batch_trigger_matches_the_code() -> None:
+    (event,) = functions()["BatchFunction"]["Events"].values()
+    assert event["Type"] == "S3"
+    assert event["Properties"]["Bucket"] == {"Ref": "BatchBucket"}
+    rules = {r["Name"]: r["Value"] for r in event["Properties"]["Filter"]["S3Key"]["Rules"]}
+    assert rules == {"prefix": batch_files.INPUT_PREFIX, "suffix": batch_files.INPUT_SUFFIX}
+    assert not batch_files.OUTPUT_PREFIX.startswith(batch_files.INPUT_PREFIX)  # no loop
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "BatchFunction"])
+def test_functions_run_on_python312_x86_64_from_the_built_package(function: str) -> None:
+    merged = {**template()["Globals"]["Function"], **functions()[function]}
+    assert merged["Runtime"] == "python3.12"
+    assert merged["Architectures"] == ["x86_64"]
+    assert merged["CodeUri"] == "build/lambda.zip"

@@ -197,7 +197,9 @@ class DynamoDBCache:
             self.client.put_item(
                 TableName=self.table_name,
                 Item=record,
-                ConditionExpression=f"attribute_not_exists({KEY_ATTRIBUTE})",
+                # "key" is a DynamoDB reserved word: name it through a placeholder.
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": KEY_ATTRIBUTE},
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":

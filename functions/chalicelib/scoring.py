@@ -112,14 +112,19 @@ class ScoringModel:
         label, distances, scaled = self._segmenter.run(
             ["label", "distances", "scaled"], {self._segmenter_input: features}
         )
-        labels = label.astype(np.int64).tolist()
+        labels: list[int] = label.astype(np.int64).tolist()
+        rows = np.arange(len(labels))
         distances64 = distances.astype(np.float64)
-        bands = self._limit_bands(features, labels)
-        own = distances64[np.arange(len(labels)), labels]
+        scaled64 = scaled.astype(np.float64)
+        own = distances64[rows, labels]
         runner_up, margin = self._runner_up(distances64, labels, own)
-        drivers = self._drivers(scaled.astype(np.float64), labels, runner_up)
-        positions = (scaled.astype(np.float64) - self._map_mean) @ self._map_components.T
+        drivers = self._drivers(scaled64, labels, runner_up)
+        percentiles = self._percentiles(own, np.asarray(labels)).tolist()
+        bands = np.round(self._limit_bands(features, labels), 2).tolist()
+        distance_lists = np.round(distances64, 6).tolist()
+        positions = np.round((scaled64 - self._map_mean) @ self._map_components.T, 6).tolist()
         raw_filled = np.where(np.isnan(features), self.defaults, features.astype(np.float64))
+        raw_lists = np.round(raw_filled, 6).tolist()
         results: list[Result] = []
         for i, record in enumerate(records):
             segment = self.segments[labels[i]]
@@ -128,33 +133,39 @@ class ScoringModel:
                     "model_version": self.version,
                     "segment": segment.header,
                     "credit_limit": self._credit_limit(record, segment, bands[i]),
-                    "typicality": self._typicality(segment, float(own[i])),
+                    "typicality": _typicality(percentiles[i]),
                     "explanation": {
                         "distances": [
-                            {"segment": j, "distance": round(float(d), 6)}
-                            for j, d in enumerate(distances64[i])
+                            {"segment": j, "distance": d} for j, d in enumerate(distance_lists[i])
                         ],
                         "runner_up": runner_up[i],
                         "margin": _rounded(margin[i]),
                         "drivers": [
                             {
                                 "feature": self.features[j],
-                                "value": round(float(raw_filled[i, j]), 6),
+                                "value": raw_lists[i][j],
                                 "segment_median": segment.medians[j],
                                 "contribution": round(c, 6),
                             }
                             for j, c in drivers[i]
                         ],
                     },
-                    "map_position": {
-                        "x": round(float(positions[i, 0]), 6),
-                        "y": round(float(positions[i, 1]), 6),
-                    },
+                    "map_position": {"x": positions[i][0], "y": positions[i][1]},
                     "imputed": list(record.imputed),
                     "flags": [f.to_dict() for f in record.flags],
                 }
             )
         return results
+
+    def _percentiles(self, own: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Percentile (0-100) of each row's distance among its segment's training members."""
+        out = np.zeros(own.shape, dtype=np.float64)
+        for segment_id, segment in enumerate(self.segments):
+            members = labels == segment_id
+            if members.any():
+                grid = np.linspace(0.0, 100.0, segment.percentiles.size)
+                out[members] = np.interp(own[members], segment.percentiles, grid)
+        return np.round(out, 2)
 
     def _limit_bands(self, features: np.ndarray, labels: list[int]) -> np.ndarray:
         """[N, 3] sorted p25/p50/p75, one onnxruntime run per limit model in use."""
@@ -195,16 +206,17 @@ class ScoringModel:
         own_c = self._centroids[labels]
         other_c = self._centroids[[int(r) for r in runner_up if r is not None]]
         contribution = (scaled - other_c) ** 2 - (scaled - own_c) ** 2
-        top = np.argsort(-contribution, axis=1)[:, :TOP_DRIVERS]
+        top = np.argsort(-contribution, axis=1, kind="stable")[:, :TOP_DRIVERS]
+        picked = np.take_along_axis(contribution, top, axis=1).tolist()
         return [
-            [(int(j), float(contribution[i, j])) for j in top[i] if contribution[i, j] > 0]
-            for i in range(len(labels))
+            [(j, c) for j, c in zip(columns, values, strict=True) if c > 0]
+            for columns, values in zip(top.tolist(), picked, strict=True)
         ]
 
     def _credit_limit(
-        self, record: ValidRecord, segment: _SegmentInfo, band: np.ndarray
+        self, record: ValidRecord, segment: _SegmentInfo, band: list[float]
     ) -> dict[str, Any]:
-        p25, p50, p75 = (round(float(v), 2) for v in band)
+        p25, p50, p75 = band
         customer_limit = record.values[self._limit_position]
         if customer_limit is None:
             position = "unknown"
@@ -223,14 +235,13 @@ class ScoringModel:
             "note": LIMIT_NOTE,
         }
 
-    @staticmethod
-    def _typicality(segment: _SegmentInfo, distance: float) -> dict[str, Any]:
-        grid = np.linspace(0.0, 100.0, segment.percentiles.size)
-        percentile = round(float(np.interp(distance, segment.percentiles, grid)), 2)
-        if percentile <= TYPICAL_UP_TO:
-            label = "typical"
-        elif percentile <= UNUSUAL_UP_TO:
-            label = "unusual"
-        else:
-            label = "atypical"
-        return {"percentile": percentile, "score": round(100.0 - percentile, 2), "label": label}
+
+def _typicality(percentile: float) -> dict[str, Any]:
+    """Typical up to the 75th percentile of members' distances, atypical beyond the 95th."""
+    if percentile <= TYPICAL_UP_TO:
+        label = "typical"
+    elif percentile <= UNUSUAL_UP_TO:
+        label = "unusual"
+    else:
+        label = "atypical"
+    return {"percentile": percentile, "score": round(100.0 - percentile, 2), "label": label}

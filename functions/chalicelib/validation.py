@@ -58,8 +58,8 @@ class ValidRecord:
 
 
 def _fmt(value: float) -> str:
-    """A number as a client wrote it: ``5`` not ``5.0``, ``0.25`` not ``2.5e-01``."""
-    return f"{value:g}" if abs(value) < 1e16 else repr(value)
+    """A number as a client wrote it: ``5`` not ``5.0``, ``19043.14`` in full."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
 
 
 def _describe(value: Any) -> str:

@@ -1,0 +1,160 @@
+"""The result cache: one test class run against the in-memory and the DynamoDB cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ConnectTimeoutError
+from botocore.stub import Stubber
+from chalicelib.cache import (
+    DYNAMODB_CLIENT_CONFIG,
+    KEY_ATTRIBUTE,
+    DynamoDBCache,
+    InMemoryCache,
+    ResultCache,
+    cache_key,
+)
+from moto import mock_aws
+
+TABLE = "cc-cache-test"
+NAMES = ("A", "B", "C")
+
+
+class FakeClock:
+    """Wall-clock time under the test's control (expiry is checked in code)."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def create_table(client: Any, name: str = TABLE) -> None:
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+        create_table(client)
+        yield client
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def cache(request: pytest.FixtureRequest, clock: FakeClock) -> ResultCache:
+    if request.param == "memory":
+        return InMemoryCache(ttl_seconds=600, clock=clock)
+    client = request.getfixturevalue("dynamodb")
+    return DynamoDBCache(TABLE, client=client, ttl_seconds=600, clock=clock)
+
+
+def result(n: int) -> dict[str, Any]:
+    return {"segment": {"id": n % 4, "name": f"S{n}"}, "typicality": {"score": n / 3}}
+
+
+class TestResultCache:
+    def test_empty_cache_misses(self, cache: ResultCache) -> None:
+        lookup = cache.get_many(["k1"])
+        assert lookup.available is True
+        assert lookup.found == {}
+
+    def test_put_then_get_returns_the_identical_result(self, cache: ResultCache) -> None:
+        assert cache.put_many({"k1": result(1)}, "v1") is True
+        assert cache.get_many(["k1"]).found == {"k1": result(1)}
+
+    def test_first_write_wins(self, cache: ResultCache) -> None:
+        cache.put_many({"k1": result(1)}, "v1")
+        cache.put_many({"k1": result(2)}, "v1")
+        assert cache.get_many(["k1"]).found == {"k1": result(1)}
+
+    def test_expired_entries_are_misses(self, cache: ResultCache, clock: FakeClock) -> None:
+        cache.put_many({"k1": result(1)}, "v1")
+        clock.now += 599
+        assert "k1" in cache.get_many(["k1"]).found
+        clock.now += 2
+        assert cache.get_many(["k1"]).found == {}
+
+    def test_bulk_read_and_write_beyond_one_request(self, cache: ResultCache) -> None:
+        items = {f"k{i}": result(i) for i in range(260)}  # > 100 gets, > 25 writes
+        assert cache.put_many(items, "v1") is True
+        keys = [*items, "absent-1", "absent-2", "k0"]
+        lookup = cache.get_many(keys)
+        assert lookup.found == items
+
+    def test_ping(self, cache: ResultCache) -> None:
+        assert cache.ping() is True
+
+
+def test_key_treats_one_and_one_point_zero_alike() -> None:
+    assert cache_key("v1", NAMES, (1, 2, None)) == cache_key("v1", NAMES, (1.0, 2.0, None))
+
+
+@pytest.mark.parametrize(("version", "values"), [("v2", (1.0, 2.0, None)), ("v1", (1.0, 2.0, 0.0))])
+def test_key_changes_with_version_and_input(version: str, values: tuple[Any, ...]) -> None:
+    assert cache_key("v1", NAMES, (1.0, 2.0, None)) != cache_key(version, NAMES, values)
+
+
+def test_dynamodb_items_carry_the_ttl_attribute(dynamodb: Any, clock: FakeClock) -> None:
+    DynamoDBCache(TABLE, client=dynamodb, ttl_seconds=600, clock=clock).put_many(
+        {"k1": result(1)}, "v1"
+    )
+    item = dynamodb.get_item(TableName=TABLE, Key={KEY_ATTRIBUTE: {"S": "k1"}})["Item"]
+    assert item["expires_at"] == {"N": str(int(clock.now + 600))}
+    assert item["model_version"] == {"S": "v1"}
+
+
+def test_missing_table_is_unavailable_not_an_error(dynamodb: Any) -> None:
+    cache = DynamoDBCache("no-such-table", client=dynamodb)
+    assert cache.get_many(["k1", "k2"]).available is False
+    assert cache.put_many({"k1": result(1)}, "v1") is False
+    assert cache.ping() is False
+
+
+def test_unreachable_dynamodb_is_unavailable(dynamodb: Any) -> None:
+    def timeout(**_: Any) -> None:
+        raise ConnectTimeoutError(endpoint_url="https://dynamodb.example")
+
+    dynamodb.meta.events.register("before-call.dynamodb", timeout)
+    cache = DynamoDBCache(TABLE, client=dynamodb)
+    assert cache.get_many(["k1"]).available is False
+    assert cache.put_many({"k1": result(1), "k2": result(2)}, "v1") is False
+
+
+def test_unprocessed_keys_are_asked_again() -> None:
+    client = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+    item = {
+        KEY_ATTRIBUTE: {"S": "k2"},
+        "result": {"S": '{"x": 2}'},
+        "model_version": {"S": "v1"},
+        "expires_at": {"N": "9999999999"},
+    }
+    keys = [{KEY_ATTRIBUTE: {"S": "k1"}}, {KEY_ATTRIBUTE: {"S": "k2"}}]
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {TABLE: []}, "UnprocessedKeys": {TABLE: {"Keys": keys[1:]}}},
+            {"RequestItems": {TABLE: {"Keys": keys}}},
+        )
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {TABLE: [item]}, "UnprocessedKeys": {}},
+            {"RequestItems": {TABLE: {"Keys": keys[1:]}}},
+        )
+        lookup = DynamoDBCache(TABLE, client=client).get_many(["k1", "k2"])
+        stub.assert_no_pending_responses()
+    assert lookup.found == {"k2": {"x": 2}}

@@ -1,0 +1,285 @@
+"""``python -m training``: validate data, train a bundle, and manage the S3 model store.
+
+Every subcommand ends with a one-line summary on stdout. Expected failures (invalid data,
+a missing bucket, an unknown version, a bad bundle, a failed parity check) print one
+``error:`` line on stderr instead of a traceback and return a non-zero exit code:
+
+* ``0`` success
+* ``1`` the operation failed (store, bundle, parity)
+* ``2`` invalid input (data that fails validation, bad options)
+* ``130`` interrupted (Ctrl-C); a publish interrupted this way never moves ``current``
+
+The bucket and prefix come from ``--bucket``/``--prefix`` or the environment
+(``MODEL_BUCKET``, ``MODEL_PREFIX``, default ``models/``); ``AWS_ENDPOINT_URL`` points
+boto3 at any S3 endpoint, a local moto server included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from training.data import file_sha256
+from training.store import DEFAULT_PREFIX, ModelStore, StoreError, VersionInfo, load_bundle
+from training.validation import min_rows_for, validate_file
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+ENV_BUCKET = "MODEL_BUCKET"
+ENV_PREFIX = "MODEL_PREFIX"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line, mapped to an exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def main(argv: Sequence[str] | None = None, *, s3_client: S3Client | None = None) -> int:
+    """Run one subcommand; ``s3_client`` lets tests inject a moto client."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        summary: str = args.handler(args, s3_client)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("error: interrupted; the current model pointer was not moved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(summary)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train customer-segmentation bundles and manage the S3 model store.",
+        epilog=f"Store location: --bucket/--prefix or ${ENV_BUCKET}/${ENV_PREFIX} "
+        f"(default prefix {DEFAULT_PREFIX!r}); AWS_ENDPOINT_URL selects the S3 endpoint.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("validate", help="check a CSV file without training")
+    check.add_argument("--data", type=Path, required=True, metavar="CSV")
+    check.add_argument("--k-max", type=int, default=10, help="largest k to be tried (row minimum)")
+    check.set_defaults(handler=run_validate)
+
+    train = commands.add_parser("train", help="validate a CSV file and build a bundle")
+    train.add_argument("--data", type=Path, required=True, metavar="CSV", help="customer CSV")
+    train.add_argument("--out", type=Path, required=True, metavar="DIR", help="bundle directory")
+    train.add_argument("--k", type=int, default=None, help="number of segments (skip the knee)")
+    train.add_argument("--k-min", type=int, default=1, help="smallest k of the elbow (1)")
+    train.add_argument("--k-max", type=int, default=10, help="largest k of the elbow (10)")
+    train.add_argument("--seed", type=int, default=42, help="random seed (42)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--reference",
+        type=Path,
+        metavar="DIR",
+        help="keep segment ids of this local bundle (default: the store's current version)",
+    )
+    train.add_argument(
+        "--no-reference", action="store_true", help="number segments afresh (ignore the store)"
+    )
+    _add_store_options(train)
+    train.set_defaults(handler=run_train)
+
+    publish = commands.add_parser("publish", help="upload a bundle and make it current")
+    publish.add_argument("bundle", type=Path, metavar="DIR", help="bundle directory")
+    publish.add_argument("--no-promote", action="store_true", help="upload only")
+    publish.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_store_options(publish)
+    publish.set_defaults(handler=run_publish)
+
+    listing = commands.add_parser("list", help="versions in the store and which is current")
+    _add_store_options(listing)
+    listing.set_defaults(handler=run_list)
+
+    promote = commands.add_parser("promote", help="make a published version current")
+    promote.add_argument("version", metavar="VERSION")
+    _add_store_options(promote)
+    promote.set_defaults(handler=run_promote)
+
+    rollback = commands.add_parser("rollback", help="make the previous version current again")
+    _add_store_options(rollback)
+    rollback.set_defaults(handler=run_rollback)
+    return parser
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bucket", help=f"S3 bucket (default ${ENV_BUCKET})")
+    parser.add_argument("--prefix", help=f"key prefix (default ${ENV_PREFIX} or {DEFAULT_PREFIX})")
+
+
+def _store_location(args: argparse.Namespace) -> tuple[str | None, str]:
+    bucket = args.bucket or os.environ.get(ENV_BUCKET) or None
+    prefix = args.prefix if args.prefix is not None else os.environ.get(ENV_PREFIX, DEFAULT_PREFIX)
+    return bucket, prefix
+
+
+def _open_store(args: argparse.Namespace, s3_client: S3Client | None) -> ModelStore:
+    bucket, prefix = _store_location(args)
+    if not bucket:
+        raise CommandError(f"no bucket: pass --bucket or set {ENV_BUCKET}", EXIT_INVALID)
+    return ModelStore(bucket, prefix, s3_client=s3_client)
+
+
+# -- subcommands ---------------------------------------------------------------------------
+
+
+def run_validate(args: argparse.Namespace, _: S3Client | None) -> str:
+    report = _validated(args.data, args.k_max).report
+    return f"ready to train: {args.data} ({report.rows} rows, sha256 {file_sha256(args.data)})"
+
+
+def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
+    k_range = _k_range(args)
+    result = _validated(args.data, max(k_range[1], args.k or 0))
+    assert result.frame is not None  # _validated raised otherwise
+    reference = _reference_centroids(args, s3_client)
+
+    from training.pipeline import ParityError, build_bundle  # heavy: import only to train
+
+    try:
+        summary = build_bundle(
+            result.frame,
+            args.out,
+            k=args.k,
+            k_range=k_range,
+            seed=args.seed,
+            reference_centroids=reference,
+            data_sha256=file_sha256(args.data),
+            data_file=args.data.name,
+            progress=not args.no_progress,
+        )
+    except ParityError as exc:
+        raise CommandError(f"parity check failed, no bundle written: {exc}") from exc
+    except OSError as exc:
+        raise CommandError(f"cannot write the bundle to {args.out}: {exc}") from exc
+    return summary.one_line()
+
+
+def run_publish(args: argparse.Namespace, s3_client: S3Client | None) -> str:
+    store = _open_store(args, s3_client)
+    result = store.publish(args.bundle, promote=not args.no_promote, progress=not args.no_progress)
+    for note in result.notes:
+        print(f"note: {note}")
+    where = f"{store.location}{result.version}/"
+    size = f"{result.files} files, {result.bytes / 1e6:.2f} MB"
+    if result.pointer is None:
+        return f"published {result.version} ({size}) to {where}; current unchanged (--no-promote)"
+    return (
+        f"published {result.version} ({size}) to {where}; "
+        f"current -> {result.pointer.version} (previous: {result.pointer.previous})"
+    )
+
+
+def run_list(args: argparse.Namespace, s3_client: S3Client | None) -> str:
+    store = _open_store(args, s3_client)
+    versions = store.versions()
+    for info in versions:
+        print(_describe_version(info))
+    current = next((v.version for v in versions if v.current), None)
+    complete = sum(v.complete for v in versions)
+    return (
+        f"{len(versions)} versions ({complete} complete) in {store.location}; "
+        f"current: {current or 'none'}"
+    )
+
+
+def run_promote(args: argparse.Namespace, s3_client: S3Client | None) -> str:
+    pointer = _open_store(args, s3_client).promote(args.version)
+    return f"current -> {pointer.version} (previous: {pointer.previous})"
+
+
+def run_rollback(args: argparse.Namespace, s3_client: S3Client | None) -> str:
+    store = _open_store(args, s3_client)
+    before = store.current()
+    pointer = store.rollback()
+    was = before.version if before else None
+    return f"rolled back: current -> {pointer.version} (was {was}; previous: {pointer.previous})"
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _validated(path: Path, k_max: int) -> Any:
+    """Validate ``path``, print the report, and raise (exit 2) when it has errors."""
+    result = validate_file(path, min_rows=min_rows_for(k_max))
+    print(result.report.format())
+    if not result.report.ok:
+        raise CommandError(
+            f"{path} failed validation ({len(result.report.errors)} errors); nothing was written",
+            EXIT_INVALID,
+        )
+    return result
+
+
+def _k_range(args: argparse.Namespace) -> tuple[int, int]:
+    if args.k_min < 1 or args.k_max < max(2, args.k_min):
+        raise CommandError(
+            f"--k-min/--k-max must satisfy 1 <= k-min <= k-max and k-max >= 2, "
+            f"got {args.k_min}..{args.k_max}",
+            EXIT_INVALID,
+        )
+    if args.k is not None and args.k < 2:
+        raise CommandError(f"--k must be at least 2, got {args.k}", EXIT_INVALID)
+    return args.k_min, args.k_max
+
+
+def _reference_centroids(
+    args: argparse.Namespace, s3_client: S3Client | None
+) -> list[dict[str, float]] | None:
+    """The current version's centroids (original units, by segment id), to keep ids stable."""
+    if args.no_reference:
+        return None
+    if args.reference is not None:
+        try:
+            return _centroids(load_bundle(args.reference))
+        except (StoreError, KeyError, TypeError) as exc:
+            raise CommandError(f"--reference {args.reference}: {exc}", EXIT_INVALID) from exc
+    bucket, prefix = _store_location(args)
+    if not bucket:
+        print("note: no model store configured; segment ids are numbered afresh")
+        return None
+    try:
+        manifest = ModelStore(bucket, prefix, s3_client=s3_client).current_manifest()
+        if manifest is None:
+            print(f"note: no current version in s3://{bucket}/{prefix}; ids numbered afresh")
+            return None
+        centroids = _centroids(manifest)
+    except (StoreError, KeyError, TypeError) as exc:
+        print(f"note: no reference from the store ({exc}); segment ids are numbered afresh")
+        return None
+    print(f"note: keeping segment ids of the current version {manifest.get('version')}")
+    return centroids
+
+
+def _centroids(manifest: dict[str, Any]) -> list[dict[str, float]]:
+    segments = sorted(manifest["segments"], key=lambda s: int(s["id"]))
+    return [{str(k): float(v) for k, v in s["centroid_raw"].items()} for s in segments]
+
+
+def _describe_version(info: VersionInfo) -> str:
+    marker = "*" if info.current else ("<" if info.previous else " ")
+    if not info.complete:
+        return f"{marker} {info.version}  INCOMPLETE: {info.problem}"
+    names = json.dumps(list(info.segments))
+    return f"{marker} {info.version}  created {info.created_at}  k={info.k}  {names}"

@@ -1,0 +1,59 @@
+"""Cache outcomes through the API: hit, miss, and bypass when DynamoDB fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ReadTimeoutError
+from chalicelib import runtime
+from chalicelib.cache import DynamoDBCache
+
+from tests.functions.conftest import ApiFactory, post_json
+
+
+def test_missing_table_means_bypass_and_still_an_answer(
+    make_api: ApiFactory, published: str, valid_row: dict[str, Any]
+) -> None:
+    client = make_api(CACHE_TABLE="no-such-table")
+    for _ in range(2):
+        response = post_json(client, "/v1/segment", valid_row)
+        assert response.status_code == 200
+        assert response.json_body["cache"] == "bypass"
+    assert client.http.get("/v1/health").json_body["cache"] == "unavailable"
+
+
+def test_dynamodb_timeouts_mean_bypass_for_single_and_batch(
+    make_api: ApiFactory, published: str, valid_row: dict[str, Any]
+) -> None:
+    client = make_api()
+    cache = runtime.get_cache()
+    assert isinstance(cache, DynamoDBCache)
+    calls: list[str] = []
+
+    def slow(event_name: str, **_: Any) -> None:
+        calls.append(event_name)
+        raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
+
+    cache.client.meta.events.register("before-call.dynamodb", slow)
+    single = post_json(client, "/v1/segment", valid_row).json_body
+    assert single["cache"] == "bypass"
+    batch = post_json(client, "/v1/segment/batch", {"customers": [valid_row] * 3}).json_body
+    assert batch["summary"]["cache"] == {"hit": 0, "miss": 0, "bypass": 3}
+    assert calls  # DynamoDB was really asked
+
+
+def test_no_cache_table_configured_is_bypass(
+    make_api: ApiFactory, published: str, valid_row: dict[str, Any]
+) -> None:
+    client = make_api(CACHE_TABLE="")
+    assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "bypass"
+
+
+def test_single_and_batch_share_the_cache(
+    make_api: ApiFactory, published: str, valid_row: dict[str, Any]
+) -> None:
+    client = make_api()
+    assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "miss"
+    rows = [valid_row, {**valid_row, "TENURE": 11}]
+    batch = post_json(client, "/v1/segment/batch", {"customers": rows}).json_body
+    assert [r["result"]["cache"] for r in batch["results"]] == ["hit", "miss"]

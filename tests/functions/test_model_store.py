@@ -1,0 +1,149 @@
+"""Model-store faults: no bundle, bad hash, promotion while warm, pinned versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalicelib.errors import BundleIntegrityError, ModelUnavailable
+from chalicelib.model_store import Bundle, BundleReader, ModelStore
+
+from tests.functions.conftest import (
+    BUCKET,
+    PREFIX,
+    ApiFactory,
+    TrainedBundle,
+    copy_bundle,
+    post_json,
+)
+from tests.functions.test_api import problem
+from training.store import ModelStore as PublishingStore
+
+V2 = "20991231T000000Z-00000002"
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def versions_store(reader: BundleReader, clock: Ticks, **kwargs: Any) -> ModelStore[str]:
+    """A store whose 'model' is just the version it was built from."""
+
+    def build(bundle: Bundle) -> str:
+        return bundle.version
+
+    return ModelStore(reader, build, clock=clock, **kwargs)
+
+
+def test_no_bundle_is_a_503_on_every_model_route(
+    make_api: ApiFactory, s3: Any, valid_row: dict[str, Any]
+) -> None:
+    client = make_api()
+    body = problem(post_json(client, "/v1/segment", valid_row), 503)
+    assert "no model found" in body["detail"]
+    for path in ("/v1/health", "/v1/model", "/v1/segments"):
+        problem(client.http.get(path), 503)
+    problem(post_json(client, "/v1/segment/batch", {"customers": [valid_row]}), 503)
+
+
+def test_missing_bucket_is_a_503(make_api: ApiFactory, aws: None) -> None:
+    assert "no model found" in problem(make_api().http.get("/v1/health"), 503)["detail"]
+
+
+def test_file_with_wrong_hash_is_refused(
+    make_api: ApiFactory, s3: Any, published: str, valid_row: dict[str, Any]
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{published}/segmenter.onnx", Body=b"tampered")
+    body = problem(post_json(make_api(), "/v1/segment", valid_row), 503)
+    assert "segmenter.onnx has sha256" in body["detail"]
+    assert "refused" in body["detail"]
+
+
+def test_reader_checks_every_listed_file(s3: Any, published: str) -> None:
+    reader = BundleReader(BUCKET, PREFIX, s3_client=s3)
+    bundle = reader.read(published)
+    assert set(bundle.files) == set(bundle.manifest["files"])
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{published}/elbow.json", Body=b"{}")
+    with pytest.raises(BundleIntegrityError, match=r"elbow\.json"):
+        reader.read(published)
+
+
+def test_unsupported_manifest_schema_is_refused(
+    s3: Any, store: PublishingStore, bundle: TrainedBundle, tmp_path: Path
+) -> None:
+    store.publish(copy_bundle(bundle, tmp_path / "b", V2, schema_version=2))
+    with pytest.raises(ModelUnavailable, match="schema_version 2"):
+        BundleReader(BUCKET, PREFIX, s3_client=s3).read(V2)
+
+
+def test_promotion_is_picked_up_after_the_refresh_interval(
+    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    clock = Ticks()
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=60)
+    assert models.get() == published
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    clock.now = 59.9
+    assert models.get() == published  # within the interval: the pointer is not re-read
+    clock.now = 60.0
+    assert models.get() == V2
+
+
+def test_a_broken_new_version_leaves_the_old_one_serving(
+    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    clock = Ticks()
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=1)
+    assert models.get() == published
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{V2}/segmenter.onnx", Body=b"tampered")
+    clock.now = 5
+    assert models.get() == published
+
+
+def test_pinned_version_ignores_the_pointer(
+    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    clock = Ticks()
+    reader = BundleReader(BUCKET, PREFIX, s3_client=s3)
+    pinned = versions_store(reader, clock, pinned_version=published, refresh_seconds=0)
+    assert pinned.get() == published
+    clock.now = 1000
+    assert pinned.get() == published
+
+
+def test_promote_while_warm_through_the_api(
+    make_api: ApiFactory,
+    store: PublishingStore,
+    bundle: TrainedBundle,
+    published: str,
+    tmp_path: Path,
+    valid_row: dict[str, Any],
+) -> None:
+    client = make_api(MODEL_REFRESH_SECONDS="0")
+    assert post_json(client, "/v1/segment", valid_row).json_body["model_version"] == published
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    after = post_json(client, "/v1/segment", valid_row).json_body
+    assert after["model_version"] == V2
+    assert after["cache"] == "miss"  # a new version never sees the old version's results
+    assert client.http.get("/v1/health").json_body["model_version"] == V2
+
+
+def test_model_version_env_pins_the_api(
+    make_api: ApiFactory,
+    store: PublishingStore,
+    bundle: TrainedBundle,
+    published: str,
+    tmp_path: Path,
+) -> None:
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    client = make_api(MODEL_VERSION=published)
+    assert client.http.get("/v1/model").json_body["version"] == published
+    pointer = store.current()
+    assert pointer is not None and pointer.version == V2

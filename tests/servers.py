@@ -1,0 +1,137 @@
+"""Start and stop the local stack's servers for tests: moto_server and ``chalice local``.
+
+Both run as child processes on free loopback ports and are always stopped when the
+``with`` block ends, even on failure. The frontend's tests reuse these helpers.
+
+>>> with start_moto_server() as aws_url, start_chalice_local(aws_url) as api_url:
+...     requests.get(api_url + "/v1/health")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS_DIR = ROOT / "functions"
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+LOCAL_STAGE = "local"
+
+# Dummy credentials and no metadata probing: nothing may reach real AWS.
+OFFLINE_AWS_ENV = {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def local_stage_env() -> dict[str, str]:
+    """The ``local`` stage's variables from functions/.chalice/config.json (bucket, table)."""
+    config = json.loads((FUNCTIONS_DIR / ".chalice" / "config.json").read_text())
+    env: dict[str, str] = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][LOCAL_STAGE].get("environment_variables", {}))
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 60.0
+) -> None:
+    """Block until something accepts connections on ``port`` (or the process dies)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before listening")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {HOST}:{port} after {timeout:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server and its children (it runs in its own process group)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextmanager
+def _serve(command: list[str], port: int, env: Mapping[str, str], cwd: Path) -> Iterator[None]:
+    log = open(os.devnull, "wb")  # noqa: SIM115 - closed in finally
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=dict(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, process)
+        yield
+    finally:
+        _stop(process)
+        log.close()
+
+
+@contextmanager
+def start_moto_server(port: int | None = None) -> Iterator[str]:
+    """A moto server on loopback; yields its URL (use it as ``AWS_ENDPOINT_URL``)."""
+    port = port or free_port()
+    env = {**os.environ, **OFFLINE_AWS_ENV}
+    with _serve([str(BIN / "moto_server"), "-H", HOST, "-p", str(port)], port, env, ROOT):
+        yield f"http://{HOST}:{port}"
+
+
+@contextmanager
+def start_chalice_local(
+    aws_endpoint_url: str, port: int | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``chalice local --no-autoreload`` for functions/, every AWS call sent to
+    ``aws_endpoint_url``; yields the API's base URL. The ``local`` stage names the bucket and
+    table (see :func:`local_stage_env`); ``env`` adds variables (e.g. ``API_KEY``)."""
+    port = port or free_port()
+    full_env = {
+        **os.environ,
+        **OFFLINE_AWS_ENV,
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        **(env or {}),
+    }
+    command = [
+        str(BIN / "chalice"),
+        "local",
+        "--no-autoreload",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--stage",
+        LOCAL_STAGE,
+    ]
+    with _serve(command, port, full_env, FUNCTIONS_DIR):
+        yield f"http://{HOST}:{port}"

@@ -1,0 +1,278 @@
+"""The Streamlit app driven by AppTest against a real API (chalice local + moto + a real bundle)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from streamlit.runtime.media_file_storage import MediaFileStorageError
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+from tests.frontend.stack import ROOT, free_port
+
+HOME = ROOT / "frontend" / "Home.py"
+DATA = ROOT / "data" / "CC_GENERAL.csv"
+SCORE, SEGMENTS, MODEL, BATCH = (
+    "views/01_Score.py",
+    "views/02_Segments.py",
+    "views/03_Model.py",
+    "views/04_Batch.py",
+)
+RUN_TIMEOUT = 60
+
+
+def open_page(page: str | None = None) -> AppTest:
+    """The app from its entrypoint, optionally switched to one page, after one run."""
+    app = AppTest.from_file(HOME, default_timeout=RUN_TIMEOUT).run()
+    if page is not None:
+        app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def submit_score(app: AppTest) -> AppTest:
+    app.button(key="FormSubmitter:customer-Score this customer").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def api_get(url: str, path: str) -> dict[str, Any]:
+    response = requests.get(f"{url}{path}", timeout=30)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def texts(elements: Any) -> list[str]:
+    return [str(element.value) for element in elements]
+
+
+# --- download capture ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], bytes]:
+    """Read back the bytes behind an ``st.download_button`` (AppTest keeps them in memory)."""
+    storages: list[MemoryMediaFileStorage] = []
+
+    class RecordingStorage(MemoryMediaFileStorage):
+        def __init__(self, media_endpoint: str) -> None:
+            super().__init__(media_endpoint)
+            storages.append(self)
+
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
+
+    def data_of(button: Any) -> bytes:
+        name = str(button.proto.url).rsplit("/", 1)[-1]
+        for storage in reversed(storages):
+            try:
+                return bytes(storage.get_file(name).content)
+            except MediaFileStorageError:
+                continue
+        raise AssertionError(f"no stored file behind {button.proto.url!r}")
+
+    return data_of
+
+
+# --- the API is down ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setenv("API_URL", url)
+    yield url
+
+
+@pytest.mark.parametrize("page", [None, SCORE, SEGMENTS, MODEL, BATCH])
+def test_unreachable_api_shows_a_message_not_a_trace(dead_api: str, page: str | None) -> None:
+    app = open_page(page)
+    errors = texts(app.error)
+    assert any("Cannot reach the API at " + dead_api in error for error in errors), errors
+    assert not app.exception
+
+
+def test_sidebar_url_overrides_the_environment(dead_api: str, live_api: str) -> None:
+    app = open_page()
+    assert app.error  # the environment points at a dead port
+    app.text_input(key="api_url").set_value(live_api).run()
+    assert not app.error, texts(app.error)
+    assert "Model version" in [metric.label for metric in app.metric]
+
+
+# --- a live API -----------------------------------------------------------------------------
+
+
+def test_home_reports_the_model_in_service(api_env: str) -> None:
+    app = open_page()
+    health = api_get(api_env, "/v1/health")
+    values = {metric.label: metric.value for metric in app.metric}
+    assert values["Model version"] == health["model_version"]
+    assert values["API"] == "OK"
+
+
+def test_form_is_built_from_the_feature_schema(api_env: str) -> None:
+    model = api_get(api_env, "/v1/model")
+    app = open_page(SCORE)
+    inputs = {widget.key: widget for widget in app.number_input}
+    for feature in model["features"]:
+        widget = inputs[f"feature_{feature['name']}"]
+        assert widget.label.startswith(feature["label"])
+        assert widget.label.endswith("(optional)") == bool(feature["optional"])
+        assert widget.help is not None and feature["description"] in widget.help
+        assert widget.value == pytest.approx(feature["default"], abs=0.5)
+
+
+def test_default_customer_gets_the_apis_segment(api_env: str) -> None:
+    app = submit_score(open_page(SCORE))
+    body = {
+        widget.key.removeprefix("feature_"): widget.value
+        for widget in app.number_input
+        if widget.key and widget.key.startswith("feature_")
+    }
+    expected = requests.post(f"{api_env}/v1/segment", json=body, timeout=30).json()
+    assert texts(app.subheader)[0] == f"Segment: {expected['segment']['name']}"
+    assert any(expected["model_version"] in caption for caption in texts(app.caption))
+    labels = [metric.label for metric in app.metric]
+    assert {"Typicality", "Credit limit vs look-alikes", "Answer from cache"} <= set(labels)
+    assert not app.error
+
+
+def test_segment_example_prefills_and_scores_to_its_segment(api_env: str) -> None:
+    segments = api_get(api_env, "/v1/segments")["segments"]
+    target = segments[-1]
+    app = open_page(SCORE)
+    app.selectbox(key="prefill_choice").set_value(f"Typical member of: {target['name']}").run()
+    balance = app.number_input(key="feature_BALANCE").value
+    assert balance == pytest.approx(target["example"]["BALANCE"])
+    submit_score(app)
+    assert texts(app.subheader)[0] == f"Segment: {target['name']}"
+    # The Segments page then places this customer on the map.
+    app.switch_page(SEGMENTS).run()
+    assert not app.exception
+    assert any("last scored customer" in caption for caption in texts(app.caption))
+
+
+def _column_holding(app: AppTest, key: str) -> Any:
+    for column in app.columns:
+        if any(widget.key == key for widget in column.number_input):
+            return column
+    raise AssertionError(f"no column holds {key}")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [("BALANCE", -5.0, "negative"), ("TENURE", None, "required")],
+)
+def test_bad_value_shows_the_apis_error_beside_its_field(
+    api_env: str, field: str, value: float | None, words: str
+) -> None:
+    app = open_page(SCORE)
+    app.number_input(key=f"feature_{field}").set_value(value)
+    submit_score(app)
+    beside = texts(_column_holding(app, f"feature_{field}").error)
+    assert beside and words in beside[0], beside
+    assert any("Not scored" in error for error in texts(app.error))
+    assert not any(header.startswith("Segment:") for header in texts(app.subheader))
+
+
+def test_segments_page_shows_profiles_rules_and_map(api_env: str) -> None:
+    segments = api_get(api_env, "/v1/segments")["segments"]
+    app = open_page(SEGMENTS)
+    markdown = " ".join(texts(app.markdown))
+    for segment in segments:
+        assert segment["name"] in markdown
+        assert segment["action"] in markdown
+    profile = app.dataframe[0].value
+    assert list(profile.columns) == [segment["name"] for segment in segments]
+    assert profile.loc["Balance", segments[0]["name"]] == pytest.approx(
+        segments[0]["medians"]["BALANCE"]
+    )
+    assert len(app.get("vega_lite_chart")) >= 3  # sizes, map, heat map
+
+
+def test_model_page_shows_elbow_and_metrics(api_env: str) -> None:
+    model = api_get(api_env, "/v1/model")
+    app = open_page(MODEL)
+    assert any(model["version"] in text for text in texts(app.markdown))
+    table = app.dataframe[0].value
+    assert list(table["k"]) == model["elbow"]["k_values"]
+    chosen = table[table["chosen"] == "yes"]["k"].tolist()
+    assert chosen == [model["elbow"]["k"]]
+
+
+# --- batch ----------------------------------------------------------------------------------
+
+
+def _real_rows(count: int) -> tuple[list[str], list[list[str]]]:
+    with DATA.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [row for _, row in zip(range(count), reader, strict=False)]
+    return header, rows
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def test_batch_file_is_scored_in_chunks_and_downloadable(
+    api_env: str, downloads: Callable[[Any], bytes]
+) -> None:
+    header, rows = _real_rows(2500)
+    bad_text, bad_negative = list(rows[0]), list(rows[1])
+    bad_text[0], bad_negative[0] = "BAD1", "BAD2"
+    bad_text[header.index("BALANCE")] = "abc"
+    bad_negative[header.index("TENURE")] = "-1"
+    rows = [*rows[:1000], bad_text, *rows[1000:], bad_negative]  # 2,502 rows, 3 chunks
+    app = open_page(BATCH)
+    app.file_uploader[0].set_value(("customers.csv", _csv(header, rows), "text/csv")).run()
+    assert not app.exception
+    app.button[-1].click().run(timeout=600)
+    assert not app.exception, [e.value for e in app.exception]
+
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Rows"] == "2,502"
+    assert metrics["Scored"] == "2,500"
+    assert metrics["With errors"] == "2"
+
+    results = list(csv.DictReader(io.StringIO(downloads(app.download_button[0]).decode())))
+    assert len(results) == 2502
+    assert [r["customer_id"] for r in results] == [row[0] for row in rows]
+    failed = {r["customer_id"]: r for r in results if r["status"] == "error"}
+    assert set(failed) == {"BAD1", "BAD2"}
+    assert "BALANCE" in failed["BAD1"]["errors"] and "abc" in failed["BAD1"]["errors"]
+    assert "TENURE" in failed["BAD2"]["errors"]
+    scored = [r for r in results if r["status"] == "scored"]
+    assert all(r["segment_name"] and r["limit_p50"] for r in scored)
+    # The first real row, scored alone through the API, lands in the same segment.
+    first = dict(zip(header, rows[1], strict=True))
+    single = requests.post(
+        f"{api_env}/v1/segment",
+        json={k: (float(v) if k != "CUST_ID" and v else (v or None)) for k, v in first.items()},
+        timeout=30,
+    ).json()
+    assert results[1]["segment_name"] == single["segment"]["name"]
+
+
+def test_batch_file_without_required_columns_is_refused(api_env: str, tmp_path: Path) -> None:
+    header, rows = _real_rows(5)
+    drop = header.index("TENURE")
+    header = [c for i, c in enumerate(header) if i != drop]
+    rows = [[c for i, c in enumerate(row) if i != drop] for row in rows]
+    app = open_page(BATCH)
+    app.file_uploader[0].set_value(("few.csv", _csv(header, rows), "text/csv")).run()
+    assert any("TENURE" in error for error in texts(app.error))
+    assert not app.download_button
+    assert not [button for button in app.button if button.label.startswith("Score")]

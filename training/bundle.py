@@ -1,0 +1,123 @@
+"""Writing the bundle directory: files, hashes, the feature catalogue and the manifest.
+
+``manifest.json`` is written last, after every other file and its sha256: a directory
+without a manifest is not a bundle, so an interrupted or failed run never leaves
+something that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from training.schema import FEATURES, ID_COLUMN
+
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+_LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "scipy",
+              "kneed")
+#: Files a previous run may have left in the output directory; removed before writing.
+_BUNDLE_PATTERNS = ("manifest.json", "*.onnx", "profiles.json", "elbow.json", "elbow.png",
+                    "metrics.json")
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the installed versions of the libraries that shape the bundle."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = package_version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _number(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def feature_catalogue(raw: NDArray[np.float64], defaults: NDArray[np.float64]) -> list[dict[str, Any]]:
+    """The manifest's ``features``: the schema plus training range and imputation value."""
+    catalogue = []
+    for column, feature in enumerate(FEATURES):
+        values = raw[:, column]
+        seen = values[~np.isnan(values)]
+        catalogue.append(
+            {
+                "name": feature.name,
+                "label": feature.label,
+                "description": feature.description,
+                "kind": feature.kind,
+                "integer": feature.integer,
+                "valid_min": feature.valid_min,
+                "valid_max": feature.valid_max,
+                "train_min": _number(seen.min()) if len(seen) else None,
+                "train_max": _number(seen.max()) if len(seen) else None,
+                "optional": feature.optional,
+                "default": _number(defaults[column]),
+                "log1p": feature.log1p,
+            }
+        )
+    return catalogue
+
+
+def to_json_bytes(document: Any) -> bytes:
+    """Strict JSON (NaN/inf refused: they are not JSON), UTF-8, stable key order."""
+    return json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+def clear_previous(out_dir: Path) -> None:
+    """Remove a previous bundle's files (manifest first) so no stale file survives."""
+    for pattern in _BUNDLE_PATTERNS:
+        for path in sorted(out_dir.glob(pattern)):
+            path.unlink()
+
+
+def make_version(created_at: datetime, file_hashes: dict[str, str]) -> str:
+    """UTC build time + the first 8 hex of a hash over every file's name and sha256."""
+    digest = sha256_bytes(to_json_bytes(sorted(file_hashes.items())))
+    return f"{created_at.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
+
+
+def write_bundle(
+    out_dir: Path, files: dict[str, bytes], manifest_body: dict[str, Any]
+) -> dict[str, Any]:
+    """Write every file, then ``manifest.json`` last; return the manifest written.
+
+    ``manifest_body`` holds every manifest section except ``schema_version``,
+    ``version``, ``created_at``, ``id_field`` and ``files``, which are filled in here.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict[str, Any]] = {}
+    for name, data in files.items():
+        (out_dir / name).write_bytes(data)
+        entries[name] = {"sha256": sha256_bytes(data), "bytes": len(data)}
+    created_at = datetime.now(UTC).replace(microsecond=0)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "version": make_version(created_at, {n: e["sha256"] for n, e in entries.items()}),
+        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "k": manifest_body["k"],
+        "features": manifest_body["features"],
+        "id_field": ID_COLUMN,
+        "files": entries,
+        **{key: value for key, value in manifest_body.items() if key not in {"k", "features"}},
+    }
+    tmp = out_dir / (MANIFEST + ".tmp")
+    tmp.write_bytes(to_json_bytes(manifest))
+    tmp.replace(out_dir / MANIFEST)
+    return manifest

@@ -1,0 +1,197 @@
+"""Choosing k: the elbow method, cross-checked by three internal validity indices.
+
+WCSS for every k in the range; silhouette (on a fixed-seed sample when n is large),
+Calinski-Harabasz and Davies-Bouldin for every k >= 2. k is the knee of the WCSS curve
+found by ``kneed``; when there is no knee, the best silhouette decides; when the two
+disagree the notes say so and both are recorded. ``k_override`` wins over both.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from kneed import KneeLocator  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
+from tqdm import tqdm  # noqa: E402
+
+from training.clustering import KMeansModel, make_kmeans  # noqa: E402
+
+#: Silhouette is O(n^2); above this many rows it is computed on a fixed-seed sample.
+SILHOUETTE_MAX_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ElbowResult:
+    """The per-k table and the decision taken from it."""
+
+    k_values: list[int]
+    wcss: list[float]
+    silhouette: dict[int, float]
+    calinski_harabasz: dict[int, float]
+    davies_bouldin: dict[int, float]
+    knee: int | None
+    best_silhouette_k: int | None
+    k: int
+    k_source: str
+    silhouette_sample_size: int
+    algorithm: str
+    notes: list[str]
+    models: dict[int, KMeansModel] = field(repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's ``elbow`` section (dict keys for k are strings, as JSON needs)."""
+        return {
+            "k_values": self.k_values,
+            "wcss": self.wcss,
+            "knee": self.knee,
+            "k": self.k,
+            "k_source": self.k_source,
+            "best_silhouette_k": self.best_silhouette_k,
+            "silhouette": {str(k): v for k, v in self.silhouette.items()},
+            "calinski_harabasz": {str(k): v for k, v in self.calinski_harabasz.items()},
+            "davies_bouldin": {str(k): v for k, v in self.davies_bouldin.items()},
+            "silhouette_sample_size": self.silhouette_sample_size,
+            "algorithm": self.algorithm,
+            "notes": self.notes,
+        }
+
+
+def find_knee(k_values: list[int], wcss: list[float]) -> int | None:
+    """The knee of a decreasing convex WCSS curve, or None when kneed finds none."""
+    if len(k_values) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kneed warns "no knee/elbow found"
+        knee = KneeLocator(k_values, wcss, curve="convex", direction="decreasing").knee
+    return None if knee is None else int(knee)
+
+
+def decide_k(
+    k_values: list[int],
+    knee: int | None,
+    best_silhouette_k: int | None,
+    k_override: int | None,
+) -> tuple[int, str, list[str]]:
+    """Return (k, source, notes) from the knee, the best silhouette and any override."""
+    notes: list[str] = []
+    if knee is None:
+        notes.append("no knee found in the WCSS curve")
+    if knee is not None and best_silhouette_k is not None and knee != best_silhouette_k:
+        notes.append(
+            f"knee (k={knee}) and best silhouette (k={best_silhouette_k}) disagree; "
+            + ("used the override" if k_override is not None else "used the knee")
+        )
+    if k_override is not None:
+        notes.append(f"k={k_override} set by override")
+        return k_override, "override", notes
+    if knee is not None:
+        return knee, "knee", notes
+    if best_silhouette_k is not None:
+        notes.append(f"used the best silhouette (k={best_silhouette_k})")
+        return best_silhouette_k, "silhouette", notes
+    raise ValueError("cannot choose k: no knee and no k >= 2 in the range; pass k explicitly")
+
+
+def analyse(
+    scaled: NDArray[np.float64],
+    k_range: tuple[int, int] = (1, 10),
+    *,
+    seed: int = 42,
+    k_override: int | None = None,
+    scalable: bool = False,
+    progress: bool = True,
+) -> ElbowResult:
+    """Fit one clustering per k in ``k_range`` (inclusive) and choose k.
+
+    The fitted models are kept (``models``) so the final fit at the chosen k is reused,
+    not repeated.
+    """
+    low, high = k_range
+    if low < 1 or high < low:
+        raise ValueError(f"k_range must satisfy 1 <= low <= high, got {k_range}")
+    n = len(scaled)
+    if high > n:
+        raise ValueError(f"k_range goes up to {high} but there are only {n} rows")
+    if k_override is not None and not 1 <= k_override <= n:
+        raise ValueError(f"k must be between 1 and {n}, got {k_override}")
+
+    sample_size = min(n, SILHOUETTE_MAX_ROWS)
+    k_values = list(range(low, high + 1))
+    wcss: list[float] = []
+    sil: dict[int, float] = {}
+    ch: dict[int, float] = {}
+    db: dict[int, float] = {}
+    models: dict[int, KMeansModel] = {}
+    for k in tqdm(k_values, desc="elbow: k", disable=not progress, leave=False):
+        model = make_kmeans(k, seed, scalable=scalable).fit(scaled)
+        models[k] = model
+        wcss.append(float(model.inertia_))
+        if k < 2:
+            continue
+        labels = model.predict(scaled)
+        if len(np.unique(labels)) < 2:
+            continue
+        sil[k] = float(
+            silhouette_score(
+                scaled, labels, sample_size=sample_size if sample_size < n else None,
+                random_state=seed,
+            )
+        )
+        ch[k] = float(calinski_harabasz_score(scaled, labels))
+        db[k] = float(davies_bouldin_score(scaled, labels))
+
+    knee = find_knee(k_values, wcss)
+    best_sil = max(sil, key=lambda k: sil[k]) if sil else None
+    k, source, notes = decide_k(k_values, knee, best_sil, k_override)
+    if sample_size < n:
+        notes.append(f"silhouette computed on a fixed-seed sample of {sample_size} of {n} rows")
+    return ElbowResult(
+        k_values=k_values,
+        wcss=wcss,
+        silhouette=sil,
+        calinski_harabasz=ch,
+        davies_bouldin=db,
+        knee=knee,
+        best_silhouette_k=best_sil,
+        k=k,
+        k_source=source,
+        silhouette_sample_size=sample_size,
+        algorithm=type(make_kmeans(2, seed, scalable=scalable)).__name__,
+        notes=notes,
+        models=models,
+    )
+
+
+def plot(result: ElbowResult, path: Path) -> None:
+    """Save the WCSS curve (chosen k and knee marked) with the silhouette beside it."""
+    fig, (ax_wcss, ax_sil) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_wcss.plot(result.k_values, result.wcss, marker="o")
+    chosen = result.k_values.index(result.k) if result.k in result.k_values else None
+    if chosen is not None:
+        ax_wcss.plot(result.k, result.wcss[chosen], marker="o", markersize=14,
+                     fillstyle="none", color="red", label=f"chosen k={result.k} ({result.k_source})")
+    if result.knee is not None:
+        ax_wcss.axvline(result.knee, linestyle="--", color="grey", label=f"knee k={result.knee}")
+    ax_wcss.set(title="Elbow: within-cluster sum of squares", xlabel="k", ylabel="WCSS")
+    ax_wcss.legend()
+    if result.silhouette:
+        ks = sorted(result.silhouette)
+        ax_sil.plot(ks, [result.silhouette[k] for k in ks], marker="o", color="tab:green")
+        ax_sil.axvline(result.k, linestyle="--", color="red")
+    ax_sil.set(title="Silhouette (higher is better)", xlabel="k", ylabel="silhouette")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

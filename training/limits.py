@@ -1,0 +1,146 @@
+"""Per-segment credit-limit benchmarks: P25/P50/P75 of CREDIT_LIMIT from the 16 others.
+
+A look-alike benchmark ("customers like this one in this segment hold about X"), not a
+credit decision: the data has no default outcomes.
+
+Each segment's model is judged on a held-out split against two baselines: one global
+model, and the segment's own quantiles (a constant). A segment with too few training rows,
+or whose model does not beat the global one, uses the global model. The chosen models are
+then refitted on every row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.metrics import mean_absolute_error, mean_pinball_loss
+from sklearn.model_selection import train_test_split
+from tqdm import tqdm
+
+QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
+#: A segment needs at least this many training rows to get its own model.
+MIN_SEGMENT_TRAIN_ROWS = 300
+TEST_SHARE = 0.2
+
+QuantileModels = dict[float, HistGradientBoostingRegressor]
+
+
+@dataclass(frozen=True)
+class LimitModels:
+    """The fitted models, which segments use their own, and the held-out errors."""
+
+    global_models: QuantileModels
+    segment_models: dict[int, QuantileModels]
+    errors: dict[str, Any]
+
+    def source(self, segment: int) -> str:
+        """``"segment"`` when the segment has its own model, else ``"global"``."""
+        return "segment" if segment in self.segment_models else "global"
+
+
+def _fit(
+    X: NDArray[np.float64], y: NDArray[np.float64], seed: int, max_rows: int | None
+) -> QuantileModels:
+    if max_rows is not None and len(y) > max_rows:
+        rows = np.random.default_rng(seed).choice(len(y), size=max_rows, replace=False)
+        X, y = X[rows], y[rows]
+    return {
+        q: HistGradientBoostingRegressor(loss="quantile", quantile=q, random_state=seed).fit(X, y)
+        for q in QUANTILES
+    }
+
+
+def _scores(predictions: dict[float, NDArray[np.float64]], y: NDArray[np.float64]) -> dict[str, float]:
+    pinball = {q: float(mean_pinball_loss(y, predictions[q], alpha=q)) for q in QUANTILES}
+    return {
+        "pinball": float(np.mean(list(pinball.values()))),
+        "mae_p50": float(mean_absolute_error(y, predictions[0.5])),
+        **{f"pinball_p{round(q * 100)}": v for q, v in pinball.items()},
+    }
+
+
+def _predict(models: QuantileModels, X: NDArray[np.float64]) -> dict[float, NDArray[np.float64]]:
+    return {q: np.asarray(m.predict(X), dtype=np.float64) for q, m in models.items()}
+
+
+def fit_limit_models(
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    segments: NDArray[np.int64],
+    k: int,
+    *,
+    seed: int = 42,
+    max_fit_rows: int | None = None,
+    progress: bool = True,
+) -> LimitModels:
+    """Evaluate per-segment vs global vs segment-quantile baselines, then refit.
+
+    Rows whose target is missing are dropped here (they still belong to a segment).
+    ``max_fit_rows`` caps the rows any one model is fitted on (a fixed-seed sample), so
+    training time stays bounded on very large data.
+    """
+    known = ~np.isnan(y)
+    X, y, segments = X[known], y[known], segments[known]
+    rows = np.arange(len(y))
+    counts = np.bincount(segments)
+    stratify = segments if counts[counts > 0].min() >= 2 else None
+    train, test = train_test_split(
+        rows, test_size=TEST_SHARE, random_state=seed, stratify=stratify
+    )
+    bar = tqdm(total=3 * (1 + 2 * k), desc="limit models: fits", disable=not progress,
+               leave=False)
+
+    global_eval = _fit(X[train], y[train], seed, max_fit_rows)
+    bar.update(3)
+    global_test = _predict(global_eval, X[test])
+    per_segment: dict[str, Any] = {}
+    use_own: list[int] = []
+    for segment in range(k):
+        seg_train = train[segments[train] == segment]
+        seg_test = test[segments[test] == segment]
+        in_test = segments[test] == segment
+        entry: dict[str, Any] = {"train_rows": len(seg_train), "test_rows": len(seg_test)}
+        if len(seg_test) == 0:
+            entry.update(source="global", reason="no held-out rows")
+            per_segment[str(segment)] = entry
+            continue
+        y_test = y[seg_test]
+        entry["global"] = _scores({q: p[in_test] for q, p in global_test.items()}, y_test)
+        constant = {q: float(np.quantile(y[seg_train], q)) if len(seg_train) else np.nan
+                    for q in QUANTILES}
+        entry["segment_median"] = _scores(
+            {q: np.full(len(seg_test), constant[q]) for q in QUANTILES}, y_test
+        )
+        if len(seg_train) < MIN_SEGMENT_TRAIN_ROWS:
+            entry.update(source="global", reason=f"fewer than {MIN_SEGMENT_TRAIN_ROWS} train rows")
+        else:
+            own = _fit(X[seg_train], y[seg_train], seed, max_fit_rows)
+            bar.update(3)
+            entry["segment"] = _scores(_predict(own, X[seg_test]), y_test)
+            if entry["segment"]["pinball"] < entry["global"]["pinball"]:
+                entry.update(source="segment", reason="beats the global model on held-out rows")
+                use_own.append(segment)
+            else:
+                entry.update(source="global", reason="does not beat the global model")
+        per_segment[str(segment)] = entry
+
+    errors = {
+        "metric": "mean pinball loss over P25/P50/P75 and MAE of P50, on held-out rows",
+        "test_share": TEST_SHARE,
+        "rows": {"train": len(train), "test": len(test)},
+        "global": _scores(global_test, y[test]),
+        "segments": per_segment,
+    }
+    global_models = _fit(X, y, seed, max_fit_rows)
+    bar.update(3)
+    segment_models = {}
+    for segment in use_own:
+        mask = segments == segment
+        segment_models[segment] = _fit(X[mask], y[mask], seed, max_fit_rows)
+        bar.update(3)
+    bar.close()
+    return LimitModels(global_models, segment_models, errors)

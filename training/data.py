@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,8 +56,9 @@ def read_table(path: Path) -> RawTable:
     """
     header = _read_header(path)
     try:
-        frame = pd.read_csv(
+        cells = pd.read_csv(
             path,
+            header=None,
             dtype=str,
             encoding="utf-8-sig",
             keep_default_na=False,
@@ -71,7 +73,8 @@ def read_table(path: Path) -> RawTable:
     except pd.errors.EmptyDataError as exc:
         raise DataFileError("the file is empty") from exc
     except pd.errors.ParserError as exc:
-        raise DataFileError(f"not a well-formed CSV table: {_first_line(str(exc))}") from exc
+        raise _ragged(str(exc)) from exc
+    frame = cells.iloc[1:].reset_index(drop=True)
     frame.columns = pd.Index([str(name).strip() for name in header])
     lines = np.arange(2, len(frame) + 2)
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
@@ -104,5 +107,13 @@ def _read_header(path: Path) -> tuple[str, ...]:
     return tuple(cell.strip() for cell in first)
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
+def _ragged(parser_message: str) -> DataFileError:
+    """Say which line has more fields than the header (pandas counts lines from 1)."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", parser_message)
+    if not found:
+        return DataFileError(f"not a well-formed CSV table: {parser_message.strip()}")
+    expected, line, saw = (int(g) for g in found.groups())
+    return DataFileError(
+        f"not a well-formed CSV table: line {line} has {saw} fields, the header has {expected}",
+        line=line,
+    )

@@ -138,7 +138,9 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
     issues: list[Issue] = []
 
     issues += _check_header(table.header)
-    present = [f for f in FEATURES if f.name in raw.columns]
+    repeated = {name for name in table.header if table.header.count(name) > 1}
+    present = [f for f in FEATURES if f.name in raw.columns and f.name not in repeated]
+    has_ids = ID_COLUMN in raw.columns and ID_COLUMN not in repeated
     if table.blank_lines:
         issues.append(
             Issue(
@@ -156,7 +158,7 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
         parsed, column_issues = _parse_feature(raw[feature.name], feature, lines)
         values[feature.name] = parsed
         issues += column_issues
-    if ID_COLUMN in raw.columns:
+    if has_ids:
         issues += _check_ids(raw[ID_COLUMN], lines)
     issues += _check_known_quirks(values, lines)
 
@@ -164,7 +166,7 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
     if not report.ok:
         return ValidationResult(report)
     frame = pd.DataFrame({name: values[name] for name in FEATURE_NAMES})
-    if ID_COLUMN in raw.columns:
+    if has_ids:
         frame[ID_COLUMN] = raw[ID_COLUMN].astype(str).str.strip().to_numpy()
     return ValidationResult(report, frame)
 

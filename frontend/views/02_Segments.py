@@ -69,7 +69,7 @@ def main() -> None:
     one.metric("Segments", len(segments))
     two.metric("Customers profiled", f"{sum(s['size'] for s in segments):,}")
 
-    left, right = st.columns([2, 3])
+    left, right = st.columns([1, 2])
     with left:
         st.subheader("Sizes")
         st.altair_chart(charts.segment_sizes(segments), width="stretch")

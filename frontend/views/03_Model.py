@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from app_lib import charts, config, ui
+from app_lib import api, charts, config, ui
 
 
 def metrics_per_k(elbow: dict[str, Any]) -> pd.DataFrame:
@@ -27,15 +27,35 @@ def metrics_per_k(elbow: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def limit_errors_table(limit_errors: Any) -> pd.DataFrame | None:
-    """The limit-model errors as a table when they are a mapping of mappings."""
-    if isinstance(limit_errors, dict) and limit_errors:
-        values = list(limit_errors.values())
-        if all(isinstance(value, dict) for value in values):
-            return pd.json_normalize(values).set_axis(list(limit_errors), axis=0)
-    if isinstance(limit_errors, list) and all(isinstance(v, dict) for v in limit_errors):
-        return pd.json_normalize(limit_errors)
-    return None
+LIMIT_CANDIDATES = {
+    "segment": "segment model",
+    "global": "global model",
+    "segment_median": "segment median",
+}
+
+
+def limit_errors_table(limit_errors: Any, names: dict[str, str]) -> pd.DataFrame | None:
+    """Per segment: pinball loss and MAE of each candidate benchmark, and the one in use.
+
+    Returns None when the errors do not have the per-segment shape training writes.
+    """
+    segments = limit_errors.get("segments") if isinstance(limit_errors, dict) else None
+    if not isinstance(segments, dict) or not segments:
+        return None
+    rows = []
+    for segment_id, errors in segments.items():
+        row: dict[str, Any] = {
+            "segment": names.get(str(segment_id), str(segment_id)),
+            "test rows": errors.get("test_rows"),
+            "in use": errors.get("source"),
+        }
+        for key, label in LIMIT_CANDIDATES.items():
+            candidate = errors.get(key) or {}
+            row[f"pinball, {label}"] = candidate.get("pinball")
+            row[f"MAE p50, {label}"] = candidate.get("mae_p50")
+        row["why"] = errors.get("reason", "")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _k_explanation(elbow: dict[str, Any]) -> str:
@@ -53,7 +73,8 @@ def _k_explanation(elbow: dict[str, Any]) -> str:
 
 def main() -> None:
     st.title("Model")
-    model = ui.model_or_stop(config.current())
+    settings = config.current()
+    model = ui.model_or_stop(settings)
     elbow: dict[str, Any] = model.get("elbow") or {}
 
     st.markdown(
@@ -123,18 +144,36 @@ def main() -> None:
                     {
                         "output": name,
                         "max abs difference": diffs.get(name),
-                        "bound": bounds.get(name),
+                        "bound": bounds.get(name, bounds.get(name.split("_")[0])),
                     }
-                    for name in dict.fromkeys([*diffs, *bounds])
+                    for name in diffs
                 ]
             ),
             hide_index=True,
         )
 
     st.subheader("Credit-limit benchmark errors")
-    table = limit_errors_table(model.get("limit_errors"))
+    limit_errors: dict[str, Any] = model.get("limit_errors") or {}
+    try:
+        names = {str(s["id"]): s["name"] for s in api.get_segments(settings)["segments"]}
+    except api.ApiError:
+        names = {}
+    table = limit_errors_table(limit_errors, names)
     if table is not None:
-        st.dataframe(table, width="stretch")
+        st.caption(
+            f"{limit_errors.get('metric', '')} (lower is better). Each segment uses its own "
+            "model only where it beats the global one."
+        )
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                c: st.column_config.NumberColumn(format="%.0f")
+                for c in table.columns
+                if c.startswith(("pinball", "MAE"))
+            },
+        )
     elif model.get("limit_errors"):
         st.json(model["limit_errors"])
     else:

@@ -65,11 +65,11 @@ def _show_results(stored: dict[str, Any], file_name: str) -> None:
         st.error(
             f"Some rows could not be sent to the API: {stored['error']}", icon=":material/error:"
         )
-    one, two, three, four = st.columns(4)
+    one, two, three = st.columns(3)
     one.metric("Rows", f"{len(results):,}")
     two.metric("Scored", f"{scored:,}")
     three.metric("With errors", f"{len(results) - scored:,}")
-    four.metric("Model version", str(stored.get("version") or "-"))
+    st.caption(f"Model version `{stored.get('version') or '-'}`.")
 
     left, right = st.columns([2, 3])
     with left:

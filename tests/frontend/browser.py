@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,10 +73,15 @@ def wait_for_text(driver: WebDriver, text: str, timeout: float = 60) -> None:
 
 
 def wait_until_idle(driver: WebDriver, timeout: float = 60) -> None:
-    """Wait until Streamlit is no longer running the script (its status widget is gone)."""
+    """Wait until Streamlit has finished running the page script (and drawn its output)."""
+    idle = '[data-testid="stApp"][data-test-script-state="notRunning"]'
     WebDriverWait(driver, timeout).until(
-        lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, idle)
+            and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        )
     )
+    time.sleep(1.0)  # let Vega and the data grid finish painting before a screenshot
 
 
 def click_button(driver: WebDriver, label: str, timeout: float = 30) -> None:

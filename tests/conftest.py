@@ -15,3 +15,6 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ["AWS_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+# The session fixture ``trained_bundle`` (one real bundle, shared by every part's tests).
+pytest_plugins = ["tests.fixtures_bundle"]

@@ -23,11 +23,25 @@ from training.schema import FEATURES, ID_COLUMN
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
-_LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "scipy",
-              "kneed")
+_LIBRARIES = (
+    "scikit-learn",
+    "skl2onnx",
+    "onnx",
+    "onnxruntime",
+    "numpy",
+    "pandas",
+    "scipy",
+    "kneed",
+)
 #: Files a previous run may have left in the output directory; removed before writing.
-_BUNDLE_PATTERNS = ("manifest.json", "*.onnx", "profiles.json", "elbow.json", "elbow.png",
-                    "metrics.json")
+_BUNDLE_PATTERNS = (
+    "manifest.json",
+    "*.onnx",
+    "profiles.json",
+    "elbow.json",
+    "elbow.png",
+    "metrics.json",
+)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -50,7 +64,9 @@ def _number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def feature_catalogue(raw: NDArray[np.float64], defaults: NDArray[np.float64]) -> list[dict[str, Any]]:
+def feature_catalogue(
+    raw: NDArray[np.float64], defaults: NDArray[np.float64]
+) -> list[dict[str, Any]]:
     """The manifest's ``features``: the schema plus training range and imputation value."""
     catalogue = []
     for column, feature in enumerate(FEATURES):

@@ -24,7 +24,8 @@ from sklearn.pipeline import Pipeline
 
 from training.schema import FEATURE_NAMES
 
-KMeansModel = KMeans | MiniBatchKMeans
+#: KMeans or MiniBatchKMeans (scikit-learn ships no type hints, so Any to mypy).
+type KMeansModel = Any
 
 #: Above this many rows, training switches to the scalable estimators by default.
 SCALABLE_ROWS = 200_000
@@ -106,7 +107,7 @@ def fit_segments(
     Returns the model, whose ``predict`` now gives canonical ids, and the canonical
     label of every row.
     """
-    model: Any = fitted if fitted is not None else make_kmeans(k, seed, scalable=scalable)
+    model = fitted if fitted is not None else make_kmeans(k, seed, scalable=scalable)
     if fitted is None:
         model.fit(scaled)
     labels = np.asarray(model.predict(scaled), dtype=np.int64)

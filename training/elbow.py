@@ -16,21 +16,21 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from kneed import KneeLocator  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from kneed import KneeLocator
+from numpy.typing import NDArray
+from sklearn.metrics import (
     calinski_harabasz_score,
     davies_bouldin_score,
     silhouette_score,
 )
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from training.clustering import KMeansModel, make_kmeans  # noqa: E402
+from training.clustering import KMeansModel, make_kmeans
 
 #: Silhouette is O(n^2); above this many rows it is computed on a fixed-seed sample.
-SILHOUETTE_MAX_ROWS = 10_000
+SILHOUETTE_MAX_ROWS = 4_000
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,9 @@ def analyse(
             continue
         sil[k] = float(
             silhouette_score(
-                scaled, labels, sample_size=sample_size if sample_size < n else None,
+                scaled,
+                labels,
+                sample_size=sample_size if sample_size < n else None,
                 random_state=seed,
             )
         )
@@ -181,8 +183,15 @@ def plot(result: ElbowResult, path: Path) -> None:
     ax_wcss.plot(result.k_values, result.wcss, marker="o")
     chosen = result.k_values.index(result.k) if result.k in result.k_values else None
     if chosen is not None:
-        ax_wcss.plot(result.k, result.wcss[chosen], marker="o", markersize=14,
-                     fillstyle="none", color="red", label=f"chosen k={result.k} ({result.k_source})")
+        ax_wcss.plot(
+            result.k,
+            result.wcss[chosen],
+            marker="o",
+            markersize=14,
+            fillstyle="none",
+            color="red",
+            label=f"chosen k={result.k} ({result.k_source})",
+        )
     if result.knee is not None:
         ax_wcss.axvline(result.knee, linestyle="--", color="grey", label=f"knee k={result.knee}")
     ax_wcss.set(title="Elbow: within-cluster sum of squares", xlabel="k", ylabel="WCSS")

@@ -54,7 +54,9 @@ def _fit(
     }
 
 
-def _scores(predictions: dict[float, NDArray[np.float64]], y: NDArray[np.float64]) -> dict[str, float]:
+def _scores(
+    predictions: dict[float, NDArray[np.float64]], y: NDArray[np.float64]
+) -> dict[str, float]:
     pinball = {q: float(mean_pinball_loss(y, predictions[q], alpha=q)) for q in QUANTILES}
     return {
         "pinball": float(np.mean(list(pinball.values()))),
@@ -88,11 +90,8 @@ def fit_limit_models(
     rows = np.arange(len(y))
     counts = np.bincount(segments)
     stratify = segments if counts[counts > 0].min() >= 2 else None
-    train, test = train_test_split(
-        rows, test_size=TEST_SHARE, random_state=seed, stratify=stratify
-    )
-    bar = tqdm(total=3 * (1 + 2 * k), desc="limit models: fits", disable=not progress,
-               leave=False)
+    train, test = train_test_split(rows, test_size=TEST_SHARE, random_state=seed, stratify=stratify)
+    bar = tqdm(total=3 * (1 + 2 * k), desc="limit models: fits", disable=not progress, leave=False)
 
     global_eval = _fit(X[train], y[train], seed, max_fit_rows)
     bar.update(3)
@@ -110,8 +109,9 @@ def fit_limit_models(
             continue
         y_test = y[seg_test]
         entry["global"] = _scores({q: p[in_test] for q, p in global_test.items()}, y_test)
-        constant = {q: float(np.quantile(y[seg_train], q)) if len(seg_train) else np.nan
-                    for q in QUANTILES}
+        constant = {
+            q: float(np.quantile(y[seg_train], q)) if len(seg_train) else np.nan for q in QUANTILES
+        }
         entry["segment_median"] = _scores(
             {q: np.full(len(seg_test), constant[q]) for q in QUANTILES}, y_test
         )

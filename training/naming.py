@@ -37,8 +37,8 @@ RULES: tuple[NamingRule, ...] = (
     ),
     NamingRule(
         "Big spenders",
-        "purchases and one-off purchases well above average, high credit limit",
-        lambda d: d["PURCHASES"] > 0.8 and d["ONEOFF_PURCHASES"] > 0.8 and d["CREDIT_LIMIT"] > 0.2,
+        "purchases and one-off purchases far above average, high credit limit",
+        lambda d: d["PURCHASES"] > 1.0 and d["ONEOFF_PURCHASES"] > 1.0 and d["CREDIT_LIMIT"] > 0.5,
         "Upgrade to a premium rewards card; offer travel and lifestyle partner benefits.",
     ),
     NamingRule(
@@ -55,12 +55,20 @@ RULES: tuple[NamingRule, ...] = (
         "Promote instalment plans and buy-now-pay-later offers with partner merchants.",
     ),
     NamingRule(
-        "All-round active users",
-        "purchases, one-off and instalment purchases all above average",
-        lambda d: d["PURCHASES"] > 0.5
-        and d["ONEOFF_PURCHASES"] > 0.3
-        and d["INSTALLMENTS_PURCHASES"] > 0.3,
+        "Active all-round purchasers",
+        "buy often, both one-off and in instalments",
+        lambda d: (
+            d["PURCHASES_FREQUENCY"] > 0.5
+            and d["ONEOFF_PURCHASES"] > 0.3
+            and d["INSTALLMENTS_PURCHASES"] > 0.3
+        ),
         "Reward loyalty with tiered points; cross-sell a second card or a credit-limit review.",
+    ),
+    NamingRule(
+        "Low-balance light users",
+        "balance well below average, modest purchases, no cash advance",
+        lambda d: d["BALANCE"] < -0.5 and d["CASH_ADVANCE"] < 0 and d["PURCHASES"] >= -0.5,
+        "Deepen engagement: spend-based rewards and an everyday-category cashback offer.",
     ),
     NamingRule(
         "Dormant cardholders",
@@ -98,7 +106,8 @@ def describe(profile: dict[str, Any]) -> str:
     )
     full_pay = medians.get("PRC_FULL_PAYMENT")
     return (
-        f"{profile['share']:.0%} of customers. Typical member: balance {_money(medians['BALANCE'])}, "
+        f"{profile['share']:.0%} of customers. Typical member: "
+        f"balance {_money(medians['BALANCE'])}, "
         f"purchases {_money(medians['PURCHASES'])}, cash advance "
         f"{_money(medians['CASH_ADVANCE'])}, credit limit {_money(medians['CREDIT_LIMIT'])}, "
         f"pays in full {0.0 if full_pay is None else full_pay:.0%} of the time. "
@@ -112,9 +121,7 @@ def name_segments(profiles: list[dict[str, Any]]) -> list[dict[str, str]]:
     Segments are named most distinctive first (largest |std_diff|), so a strong archetype
     claims its name before a weaker match does.
     """
-    strength = {
-        p["id"]: max(abs(t["std_diff"]) for t in p["top_features"]) for p in profiles
-    }
+    strength = {p["id"]: max(abs(t["std_diff"]) for t in p["top_features"]) for p in profiles}
     taken: set[str] = set()
     chosen: dict[int, dict[str, str]] = {}
     for profile in sorted(profiles, key=lambda p: -strength[p["id"]]):

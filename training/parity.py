@@ -70,7 +70,9 @@ def check_segmenter(
     }
 
 
-def check_limits(raw_limit_features: NDArray[np.float64], references: list[LimitReference]) -> dict[str, Any]:
+def check_limits(
+    raw_limit_features: NDArray[np.float64], references: list[LimitReference]
+) -> dict[str, Any]:
     """Max |onnx - sklearn| per quantile across every limit file, and per file."""
     features = raw_limit_features.astype(np.float32)
     per_file: dict[str, dict[str, float]] = {}

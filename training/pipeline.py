@@ -100,18 +100,23 @@ def build_bundle(
     steps.update()
 
     steps.set_postfix_str("elbow")
-    chosen = elbow.analyse(scaled, k_range, seed=seed, k_override=k, scalable=large,
-                           progress=progress)
+    chosen = elbow.analyse(
+        scaled, k_range, seed=seed, k_override=k, scalable=large, progress=progress
+    )
     steps.update()
 
     steps.set_postfix_str("kmeans")
     reference = (
-        reference_to_model_space(preprocessor, reference_centroids)
-        if reference_centroids
-        else None
+        reference_to_model_space(preprocessor, reference_centroids) if reference_centroids else None
     )
-    model, labels = fit_segments(scaled, chosen.k, seed, scalable=large,
-                                 fitted=chosen.models.get(chosen.k), reference_centers=reference)
+    model, labels = fit_segments(
+        scaled,
+        chosen.k,
+        seed,
+        scalable=large,
+        fitted=chosen.models.get(chosen.k),
+        reference_centers=reference,
+    )
     centers = np.asarray(model.cluster_centers_, dtype=np.float64)
     distances = np.asarray(model.transform(scaled), dtype=np.float64)
     steps.update()
@@ -129,8 +134,13 @@ def build_bundle(
     limit_raw = raw[:, limit_columns]
     target = raw[:, FEATURE_NAMES.index(LIMIT_TARGET)]
     limit_models = limits.fit_limit_models(
-        limit_raw, target, labels, chosen.k, seed=seed,
-        max_fit_rows=SCALABLE_LIMIT_FIT_ROWS if large else None, progress=progress,
+        limit_raw,
+        target,
+        labels,
+        chosen.k,
+        seed=seed,
+        max_fit_rows=SCALABLE_LIMIT_FIT_ROWS if large else None,
+        progress=progress,
     )
     steps.update()
 

@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from training.schema import FEATURE_NAMES, LOG1P_FEATURES
 
 
-class Log1pColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class Log1pColumns(TransformerMixin, BaseEstimator):
     """Apply ``log1p`` to the columns selected by ``mask``; pass the others through.
 
     Parameters

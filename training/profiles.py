@@ -73,7 +73,8 @@ def build_profiles(
                 "share": round(len(members) / n, 6),
                 "medians": _by_name(np.nanmedian(raw[members], axis=0)),
                 "std_diff": {
-                    name: round(float(v), 4) for name, v in zip(FEATURE_NAMES, std_diff, strict=True)
+                    name: round(float(v), 4)
+                    for name, v in zip(FEATURE_NAMES, std_diff, strict=True)
                 },
                 "top_features": [
                     {

@@ -16,7 +16,9 @@ MAX_SAMPLE_POINTS = 1000
 
 
 def build_map(
-    scaled: NDArray[np.float64], labels: NDArray[np.int64], centers: NDArray[np.float64],
+    scaled: NDArray[np.float64],
+    labels: NDArray[np.int64],
+    centers: NDArray[np.float64],
     seed: int,
 ) -> dict[str, Any]:
     """The manifest's ``map``: components, mean, <= 1000 sampled points, the centroids."""

@@ -221,18 +221,3 @@ def post_json(client: Client, path: str, body: Any, **headers: str) -> Any:
         headers={"Content-Type": "application/json", **headers},
         body=json.dumps(body).encode(),
     )
-
-
-# Temporary until tests/fixtures_bundle.py lands: a bundle built earlier by hand.
-@pytest.fixture(scope="session")
-def trained_bundle() -> Any:
-    import numpy as np
-
-    if not Path("/tmp/s_bundle/manifest.json").is_file():
-        pytest.skip("no trained bundle yet")
-
-    class Summary:
-        out_dir = Path("/tmp/s_bundle")
-        labels = np.load("/tmp/s_bundle_labels.npy")
-
-    return Summary()

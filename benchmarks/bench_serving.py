@@ -1,0 +1,416 @@
+"""Serving benchmark: warm latency (miss and hit), batch throughput, cold start.
+
+Run:  .venv/bin/python benchmarks/bench_serving.py [--bundle DIR] [--requests N]
+
+Everything is measured in this run on this machine, side by side:
+- warm request latency, in process, through the real Lambda handler (an API Gateway
+  proxy event into ``app.app``) and at the service level, for a cache miss (no cache: the
+  DynamoDB round trip is excluded) and a cache hit (in-memory cache);
+- the same per-request model work done with scikit-learn (preprocessing pipeline, KMeans,
+  three HistGradientBoosting quantile models), fitted here on the real data;
+- batch throughput for 1,000 rows (``score_batch``);
+- cold start in a fresh interpreter: imports, then the model load from a moto S3 server
+  on loopback (manifest, every file + sha256, onnxruntime sessions), then the first request.
+Results go to docs/benchmarks.md ("Serving"); this script only prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "functions"
+DATA = ROOT / "data" / "CC_GENERAL.csv"
+sys.path[:0] = [str(ROOT), str(FUNCTIONS)]
+
+from tests.servers import OFFLINE_AWS_ENV, start_moto_server  # noqa: E402
+
+os.environ.update(OFFLINE_AWS_ENV)
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
+
+
+def real_rows() -> list[dict[str, Any]]:
+    with DATA.open(newline="") as handle:
+        return [
+            {k: v if k == "CUST_ID" else (None if v == "" else float(v)) for k, v in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Logs and EMF metrics go to fd 1 as in Lambda (the cost is kept, the noise dropped)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def timings_ms(work: Callable[[int], object], n: int, warmup: int = 50) -> list[float]:
+    for i in range(warmup):
+        work(i)
+    out = []
+    for i in range(n):
+        start = time.perf_counter()
+        work(i)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def summary(name: str, values: list[float]) -> dict[str, Any]:
+    return {"name": name, "p50_ms": pct(values, 50), "p99_ms": pct(values, 99), "n": len(values)}
+
+
+def api_event(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A minimal API Gateway REST proxy event, as Lambda hands it to Chalice."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {"content-type": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": "POST",
+            "path": "/api" + path,
+            "requestId": "bench",
+            "stage": "api",
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+class LambdaContext:
+    aws_request_id = "bench"
+    function_name = "bench"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+
+
+def load_bundle_model(bundle_dir: Path) -> Any:
+    from chalicelib.model_store import Bundle
+    from chalicelib.scoring import ScoringModel
+
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    files = {name: (bundle_dir / name).read_bytes() for name in manifest["files"]}
+    return ScoringModel(Bundle(manifest["version"], manifest, files))
+
+
+def sklearn_pipeline(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> Callable[..., Any]:
+    """The same per-request model work with scikit-learn, fitted here on the real data."""
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from training.preprocess import make_preprocessor
+
+    names = [f["name"] for f in manifest["features"]]
+    limit_names = manifest["limit_model"]["features"]
+    raw = np.array([[np.nan if r[n] is None else r[n] for n in names] for r in rows])
+    preprocessor = make_preprocessor().fit(raw)
+    centroids = np.array([s["centroid"] for s in manifest["segments"]])
+    kmeans = KMeans(len(centroids), init=centroids, n_init=1, random_state=0)
+    kmeans.fit(preprocessor.transform(raw))
+    limit_columns = [names.index(n) for n in limit_names]
+    target = raw[:, names.index("CREDIT_LIMIT")]
+    known = ~np.isnan(target)
+    quantiles = [
+        HistGradientBoostingRegressor(loss="quantile", quantile=q, random_state=42).fit(
+            raw[known][:, limit_columns], target[known]
+        )
+        for q in manifest["limit_model"]["quantiles"]
+    ]
+
+    def score(x: np.ndarray) -> tuple[Any, ...]:
+        scaled = preprocessor.transform(x)
+        distances = kmeans.transform(scaled)
+        labels = distances.argmin(axis=1)
+        limits = [m.predict(x[:, limit_columns]) for m in quantiles]
+        return labels, distances, scaled, limits
+
+    return score
+
+
+def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    from chalicelib import runtime
+    from chalicelib.cache import InMemoryCache
+    from chalicelib.service import ScoringService
+
+    model = load_bundle_model(bundle_dir)
+    results = []
+    sample = rows[:n]
+    events = [api_event("/v1/segment", r) for r in sample]
+
+    # Through the real Lambda handler (Chalice middleware, routing, JSON, logs, metrics).
+    sys.modules.pop("app", None)
+    import app as app_module  # the functions/ app
+
+    context = LambdaContext()
+    for label, cache in (("miss", None), ("hit", InMemoryCache(ttl_seconds=3600))):
+        runtime.reset(model_store=_FixedStore(model), cache=cache)  # type: ignore[arg-type]
+        runtime._service = ScoringService(lambda: model, cache)
+        if cache is not None:  # prime: every timed request is a hit
+            for event in events:
+                app_module.app(event, context)
+        with quiet_stdout():
+            handler = timings_ms(lambda i: app_module.app(events[i % len(events)], context), n)
+        results.append(summary(f"Lambda handler, cache {label}", handler))
+
+    # Service level (no HTTP): validation + cache + scoring + response body.
+    service = ScoringService(lambda: model, None)
+    with quiet_stdout():
+        miss = timings_ms(lambda i: service.score_one(sample[i % len(sample)]), n)
+    results.append(summary("service.score_one, cache miss", miss))
+    hit_cache = InMemoryCache(ttl_seconds=3600)
+    hit_service = ScoringService(lambda: model, hit_cache)
+    for row in sample:
+        hit_service.score_one(row)
+    with quiet_stdout():
+        hit = timings_ms(lambda i: hit_service.score_one(sample[i % len(sample)]), n)
+    results.append(summary("service.score_one, cache hit", hit))
+
+    # The model work alone: onnxruntime vs scikit-learn, one row per call.
+    matrices = [model.matrix([model.validator.validate(r)]) for r in sample]
+    limit_cols = model._limit_columns
+    segmenter = model._segmenter
+    limit_session = next(iter(model._limit_sessions.values()))
+
+    def onnx_work(i: int) -> None:
+        x = matrices[i % len(matrices)]
+        segmenter.run(["label", "distances", "scaled"], {"features": x})
+        limit_session.run(
+            ["p25", "p50", "p75"], {"features": np.ascontiguousarray(x[:, limit_cols])}
+        )
+
+    results.append(summary("model work only, onnxruntime", timings_ms(onnx_work, n)))
+    sk = sklearn_pipeline(model.manifest, rows)
+
+    def sklearn_request(i: int) -> None:
+        row = sample[i % len(sample)]
+        x = model.matrix([model.validator.validate(row)]).astype(np.float64)
+        sk(x)
+
+    sk_n = max(200, n // 5)
+    results.append(
+        summary(
+            "model work only, scikit-learn",
+            timings_ms(lambda i: sk(matrices[i % len(matrices)].astype(np.float64)), sk_n),
+        )
+    )
+    results.append(
+        summary("validation + model work, scikit-learn", timings_ms(sklearn_request, sk_n))
+    )
+    return results
+
+
+class _FixedStore:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.version = model.version
+
+    def get(self) -> Any:
+        return self.model
+
+
+def batch_throughput(bundle_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from chalicelib.service import ScoringService
+
+    model = load_bundle_model(bundle_dir)
+    service = ScoringService(lambda: model, None)
+    batch = rows[:1000]
+    with quiet_stdout():
+        service.score_batch(batch)
+        times = [timings_ms(lambda i: service.score_batch(batch), 1, warmup=0)[0] for _ in range(7)]
+    best = statistics.median(times)
+    return {"batch_1000_ms_median": best, "rows_per_s": 1000 / (best / 1000)}
+
+
+COLD_START_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy
+t1 = time.perf_counter()
+import onnxruntime
+t2 = time.perf_counter()
+import boto3, botocore
+t3 = time.perf_counter()
+import aws_lambda_powertools, rfc8785
+from aws_lambda_powertools import Logger, Metrics
+t4 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+import app
+t5 = time.perf_counter()
+from chalicelib import runtime
+store = runtime.get_model_store()
+marks = {}
+def timed(name, work):
+    def run(arg):
+        start = time.perf_counter()
+        try:
+            return work(arg)
+        finally:
+            marks[name] = time.perf_counter() - start
+    return run
+store.reader.read = timed("read", store.reader.read)
+store.build = timed("build", store.build)
+class Ctx: aws_request_id = "cold"
+response = app.app(json.loads(sys.argv[2]), Ctx())
+t6 = time.perf_counter()
+assert response["statusCode"] == 200, response
+first = t6 - t5
+print(json.dumps({
+  "import numpy": t1 - t0, "import onnxruntime": t2 - t1, "import boto3": t3 - t2,
+  "import powertools + rfc8785": t4 - t3, "import app (chalice + chalicelib)": t5 - t4,
+  "first request, of which:": first,
+  "  S3 manifest + every file + sha256": marks["read"],
+  "  onnxruntime sessions": marks["build"],
+  "  S3 client + pointer + scoring + response": first - marks["read"] - marks["build"],
+  "total (imports + first request)": t6 - t0,
+}), file=sys.stderr)
+"""
+
+
+def cold_start(bundle_dir: Path, row: dict[str, Any], runs: int) -> list[dict[str, float]]:
+    """Fresh interpreters against a moto server on loopback holding the published bundle."""
+    import boto3
+
+    from training.store import ModelStore
+
+    out = []
+    with start_moto_server() as aws_url:
+        s3 = boto3.client("s3", endpoint_url=aws_url)
+        s3.create_bucket(Bucket="bench-models")
+        ModelStore("bench-models", s3_client=s3).publish(bundle_dir)
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": aws_url,
+            "MODEL_BUCKET": "bench-models",
+            "CACHE_TABLE": "",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        event = json.dumps(api_event("/v1/segment", row))
+        for _ in range(runs):
+            probe = subprocess.run(
+                [sys.executable, "-c", COLD_START_PROBE, str(FUNCTIONS), event],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out.append(json.loads(probe.stderr.strip().splitlines()[-1]))
+    return out
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, load avg {load:.1f}, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bundle", type=Path, help="bundle directory (default: train one)")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    args = parser.parse_args()
+    rows = real_rows()
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = args.bundle or train_bundle(Path(tmp))
+        print(f"machine: {machine()}")
+        print(f"bundle: {bundle_dir}")
+        import onnxruntime
+
+        print(f"onnxruntime {onnxruntime.__version__}, numpy {np.__version__}")
+        lat = warm_latency(bundle_dir, rows, args.requests)
+        print("\nwarm latency (in process, one customer per request)")
+        for r in lat:
+            print(
+                f"  {r['name']:<42} p50 {r['p50_ms']:.3f} ms   "
+                f"p99 {r['p99_ms']:.3f} ms   (n={r['n']})"
+            )
+        by_name = {r["name"]: r for r in lat}
+        sk = by_name["validation + model work, scikit-learn"]["p50_ms"]
+        for name in ("service.score_one, cache miss", "Lambda handler, cache miss"):
+            print(
+                f"  scikit-learn (validation + model work) p50 / {name} p50: "
+                f"{sk / by_name[name]['p50_ms']:.1f}x"
+            )
+        model_ratio = (
+            by_name["model work only, scikit-learn"]["p50_ms"]
+            / by_name["model work only, onnxruntime"]["p50_ms"]
+        )
+        print(f"  model work only, scikit-learn / onnxruntime p50: {model_ratio:.1f}x")
+        batch = batch_throughput(bundle_dir, rows)
+        print(
+            "\nbatch of 1,000 rows (score_batch, no cache): "
+            f"median {batch['batch_1000_ms_median']:.1f} ms, "
+            f"{batch['rows_per_s']:,.0f} rows/s"
+        )
+        cold = cold_start(bundle_dir, rows[0], args.cold_runs)
+        print(
+            "\ncold start (fresh interpreter, model from moto S3 on loopback), "
+            f"median of {len(cold)}"
+        )
+        for key in cold[0]:
+            print(f"  {key:<50} {statistics.median(c[key] for c in cold) * 1000:8.1f} ms")
+
+
+def train_bundle(out: Path) -> Path:
+    from threadpoolctl import threadpool_limits
+
+    from training.data import file_sha256
+    from training.pipeline import build_bundle
+    from training.validation import validate_file
+
+    result = validate_file(DATA)
+    assert result.frame is not None
+    with threadpool_limits(limits=1, user_api="openmp"):
+        build_bundle(
+            result.frame,
+            out / "bundle",
+            data_sha256=file_sha256(DATA),
+            data_file=DATA.name,
+            progress=False,
+        )
+    return out / "bundle"
+
+
+if __name__ == "__main__":
+    main()

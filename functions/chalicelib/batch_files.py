@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib import config, observability
 from chalicelib.errors import ModelUnavailable
 from chalicelib.service import ScoringService
@@ -118,8 +120,8 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
     started = time.monotonic()
     with tempfile.TemporaryFile("w+b") as results, tempfile.TemporaryFile("w+b") as errors:
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-            _score_stream(body, service, results, errors, summary)
+            body = _open_input(s3, bucket, key)
+            _score_stream(body, _pinned(service), results, errors, summary)
         except FileRejected as rejected:
             summary.status = "rejected"
             summary.problems = [{"field": f, "message": m} for f, m in rejected.problems]
@@ -155,6 +157,21 @@ def _s3_client() -> Any:
     import boto3
 
     return boto3.client("s3")
+
+
+def _open_input(s3: Any, bucket: str, key: str) -> IO[bytes]:
+    try:
+        body: IO[bytes] = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:  # e.g. deleted again before the event was handled
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise FileRejected([(FILE_FIELD, f"cannot be read from S3: {code}")]) from error
+    return body
+
+
+def _pinned(service: ScoringService) -> ScoringService:
+    """The service with today's model fixed: one file, one model, even across a promotion."""
+    model = service.get_model()
+    return ScoringService(lambda: model, service.cache)
 
 
 def _score_stream(

@@ -277,6 +277,16 @@ def test_without_a_model_the_file_fails_cleanly(
     assert "no model" in summary["problems"][0]["message"]
 
 
+def test_an_input_gone_before_the_event_is_handled_is_reported(
+    stack: BatchStack, published: str
+) -> None:
+    stack.run(f"{batch_files.INPUT_PREFIX}vanished.csv")
+    assert not stack.exists("batch/output/vanished.results.csv")
+    summary = stack.summary("batch/output/vanished.summary.json")
+    assert summary["status"] == "rejected"
+    assert summary["problems"][0]["message"] == "cannot be read from S3: NoSuchKey"
+
+
 def test_output_keys_mirror_the_input_path() -> None:
     keys = batch_files.OutputKeys.for_input("batch/input/2026/11/cards.CSV")
     assert keys.results == "batch/output/2026/11/cards.results.csv"

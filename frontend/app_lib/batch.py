@@ -160,6 +160,28 @@ def failed_outcome(message: str) -> dict[str, Any]:
     return {"ok": False, "errors": [{"field": "", "message": message}]}
 
 
+PAYLOAD_TOO_LARGE = 413
+
+
+def _outcomes(
+    batch: list[dict[str, Any]], score_chunk: Callable[[list[dict[str, Any]]], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Results for ``batch``; a body over the API's byte limit is split in halves and retried."""
+    try:
+        answer = score_chunk(batch)
+    except ApiError as error:
+        if error.status != PAYLOAD_TOO_LARGE or len(batch) == 1:
+            raise
+        middle = len(batch) // 2
+        first, version = _outcomes(batch[:middle], score_chunk)
+        second, version = _outcomes(batch[middle:], score_chunk)
+        return first + second, version
+    outcomes = answer.get("results") or []
+    if len(outcomes) != len(batch):
+        raise ValueError(f"the API returned {len(outcomes)} results for {len(batch)} rows")
+    return outcomes, answer.get("model_version")
+
+
 def score_all(
     customers: Sequence[dict[str, Any]],
     chunk_size: int,
@@ -169,8 +191,8 @@ def score_all(
     """Score every row in chunks; returns (results table, model version, first error).
 
     A chunk the API refuses (or cannot answer) does not stop the others; its rows are
-    kept in the table with the error. ``score_chunk`` raises ``ApiError`` on failure;
-    its message becomes the rows' error.
+    kept in the table with the error. A chunk over the API's byte limit is split.
+    ``score_chunk`` raises ``ApiError`` on failure; its message becomes the rows' error.
     """
     lines: list[dict[str, Any]] = []
     version: str | None = None
@@ -179,11 +201,8 @@ def score_all(
     for offset, chunk in chunks(customers, chunk_size):
         batch = list(chunk)
         try:
-            answer = score_chunk(batch)
-            outcomes = answer.get("results") or []
-            version = answer.get("model_version") or version
-            if len(outcomes) != len(batch):
-                raise ValueError(f"the API returned {len(outcomes)} results for {len(batch)} rows")
+            outcomes, answered_version = _outcomes(batch, score_chunk)
+            version = answered_version or version
         except (ApiError, ValueError) as exc:
             first_error = first_error or str(exc)
             outcomes = [failed_outcome(f"not scored: {exc}")] * len(batch)

@@ -14,69 +14,47 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.frontend.stack import free_port, server, wait_http
+from tests.frontend.stack import wait_until_ok
+from tests.servers import local_stage_env, start_chalice_local, start_moto_server
+from training.store import ModelStore
 
-VENV_BIN = Path(sys.executable).parent
-BUCKET = "cc-segmentation-models"  # the chalice "local" stage's names (functions/.chalice)
-TABLE = "cc-segmentation-cache"
-PREFIX = "models/"
+# The app's import root, as `streamlit run frontend/Home.py` makes it.
+FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
+if str(FRONTEND_DIR) not in sys.path:
+    sys.path.insert(0, str(FRONTEND_DIR))
 
 
-def _create_aws(endpoint: str) -> None:
-    """The bucket and the cache table in moto server, as template.yaml declares them."""
-    s3 = boto3.client("s3", endpoint_url=endpoint)
-    s3.create_bucket(Bucket=BUCKET)
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
-    dynamodb.create_table(
-        TableName=TABLE,
+def _create_aws(endpoint: str, bucket: str, table: str) -> None:
+    """The model bucket and the cache table in moto server, as template.yaml declares them."""
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    boto3.client("dynamodb", endpoint_url=endpoint).create_table(
+        TableName=table,
         AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
 
 
-def _publish(bundle_dir: Path, endpoint: str) -> str:
-    """Publish and promote the bundle with training's own store (the real publisher)."""
-    from training.store import ModelStore
-
-    store = ModelStore(BUCKET, PREFIX, s3_client=boto3.client("s3", endpoint_url=endpoint))
-    return store.publish(bundle_dir).version
-
-
 @pytest.fixture(scope="session")
-def live_api(trained_bundle: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_api(trained_bundle: Any) -> Iterator[str]:
     """The URL of a running API serving a real trained bundle (moto behind it)."""
-    logs = tmp_path_factory.mktemp("frontend-servers")
-    moto_port, api_port = free_port(), free_port()
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    moto_cmd = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
-    with server(moto_cmd, logs / "moto.log") as moto:
-        wait_http(f"{endpoint}/moto-api/", moto, 60)
-        _create_aws(endpoint)
-        _publish(Path(trained_bundle.out_dir), endpoint)
-        api_cmd = [
-            str(VENV_BIN / "chalice"),
-            "--project-dir",
-            "functions",
-            "local",
-            "--stage",
-            "local",
-            "--no-autoreload",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(api_port),
-        ]
-        env = {"AWS_ENDPOINT_URL": endpoint, "API_KEY": ""}
-        with server(api_cmd, logs / "api.log", env) as api:
-            url = f"http://127.0.0.1:{api_port}"
-            wait_http(f"{url}/v1/health", api, 120)
+    stage = local_stage_env()
+    with start_moto_server() as endpoint:
+        _create_aws(endpoint, stage["MODEL_BUCKET"], stage["CACHE_TABLE"])
+        store = ModelStore(
+            stage["MODEL_BUCKET"],
+            stage["MODEL_PREFIX"],
+            s3_client=boto3.client("s3", endpoint_url=endpoint),
+        )
+        store.publish(Path(trained_bundle.out_dir))  # publishes and promotes
+        with start_chalice_local(endpoint, env={"API_KEY": ""}) as url:
+            wait_until_ok(f"{url}/v1/health")
             yield url
 
 
 @pytest.fixture
 def api_env(live_api: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point the app (read at run time from the environment) at the live API."""
+    """Point the app (which reads API_URL at run time) at the live API."""
     monkeypatch.setenv("API_URL", live_api)
     monkeypatch.delenv("API_KEY", raising=False)
     return live_api

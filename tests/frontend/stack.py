@@ -1,66 +1,79 @@
-"""Start and stop local servers for the frontend tests (each in its own process group)."""
+"""The Streamlit server for the browser tests (moto and the API come from tests/servers.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import subprocess
+import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+import requests
 
+from tests.servers import HOST, OFFLINE_AWS_ENV, ROOT, free_port, wait_for_port
 
-def free_port() -> int:
-    """A port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["ROOT", "free_port", "start_streamlit", "wait_until_ok"]
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    """Poll ``url`` until it answers 200; fail early (with the log) if the server died."""
-    deadline = time.monotonic() + seconds
+def wait_until_ok(url: str, timeout: float = 120.0) -> None:
+    """Poll ``url`` until it answers 200 (a listening port is not yet a ready server)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server for {url} exited with {process.returncode}")
-        with (
-            contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(url, timeout=2) as response,
-        ):
-            if response.status == 200:
+        try:
+            response = requests.get(url, timeout=5)
+            if response.status_code == 200:
                 return
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        except requests.RequestException as error:
+            last = str(error)
         time.sleep(0.25)
-    raise RuntimeError(f"{url} not ready after {seconds:.0f} s")
+    raise TimeoutError(f"{url} not ready after {timeout:.0f} s ({last})")
 
 
-@contextlib.contextmanager
-def server(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
-    """Run ``command`` in its own process group; stop the whole group afterwards."""
+@contextmanager
+def start_streamlit(api_url: str, log: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run frontend/Home.py`` on a free loopback port, talking to ``api_url``."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "streamlit"),
+        "run",
+        "frontend/Home.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        HOST,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+    full_env = {**os.environ, **OFFLINE_AWS_ENV, "API_URL": api_url, "API_KEY": "", **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         try:
-            yield process
+            wait_for_port(port, process, timeout=120)
+            url = f"http://{HOST}:{port}"
+            wait_until_ok(f"{url}/_stcore/health")
+            yield url
         finally:
-            with contextlib.suppress(ProcessLookupError):
+            if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+                    process.wait(timeout=10)

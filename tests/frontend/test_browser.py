@@ -7,7 +7,6 @@ also written to docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from tests.frontend import browser
-from tests.frontend.stack import ROOT, free_port, server, wait_http
+from tests.frontend.stack import ROOT, start_streamlit
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,26 +33,8 @@ DATA = ROOT / "data" / "CC_GENERAL.csv"
 @pytest.fixture(scope="module")
 def ui_url(live_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``streamlit run frontend/Home.py`` on a free port, pointed at the live API."""
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "streamlit"),
-        "run",
-        "frontend/Home.py",
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--client.toolbarMode",
-        "viewer",
-    ]
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    with server(command, log, {"API_URL": live_api, "API_KEY": ""}) as process:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/_stcore/health", process, 120)
+    with start_streamlit(live_api, log) as url:
         yield url
 
 

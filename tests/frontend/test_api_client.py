@@ -1,0 +1,60 @@
+"""The frontend's HTTP client against the real API: answers, problems, limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from app_lib import api, batch
+from app_lib.config import Settings
+
+from tests.frontend.stack import free_port
+
+
+@pytest.fixture
+def settings(live_api: str) -> Settings:
+    return Settings(api_url=live_api, api_key=None)
+
+
+@pytest.fixture
+def medians(settings: Settings) -> dict[str, Any]:
+    features = api.get_model(settings)["features"]
+    return {f["name"]: round(f["default"]) if f["integer"] else f["default"] for f in features}
+
+
+def test_validation_problem_becomes_field_errors(
+    settings: Settings, medians: dict[str, Any]
+) -> None:
+    body = {**medians, "BALANCE": "abc"}
+    del body["TENURE"]
+    with pytest.raises(api.ApiError) as caught:
+        api.score(settings, body)
+    assert caught.value.status == 400
+    by_field = caught.value.errors_by_field()
+    assert set(by_field) == {"BALANCE", "TENURE"}
+    assert "abc" in by_field["BALANCE"][0]
+
+
+def test_closed_port_is_a_readable_error() -> None:
+    dead = Settings(api_url=f"http://127.0.0.1:{free_port()}", api_key=None)
+    with pytest.raises(api.ApiError) as caught:
+        api.get_health(dead)
+    assert str(caught.value).startswith(f"Cannot reach the API at {dead.api_url}.")
+    assert caught.value.status is None
+
+
+def test_chunk_over_the_byte_limit_is_split_not_lost(
+    settings: Settings, medians: dict[str, Any]
+) -> None:
+    limit = api.get_model(settings)["limits"]["max_body_bytes"]
+    filler = "x" * (2 * limit // 1000)  # 1,000 such rows are about twice the limit
+    customers = [{**medians, "BALANCE": filler, "CUST_ID": f"R{i}"} for i in range(1000)]
+    progress: list[int] = []
+    results, _, error = batch.score_all(
+        customers, 1000, lambda rows: api.score_batch(settings, rows), progress.append
+    )
+    assert error is None
+    assert progress == [1000]
+    assert list(results["customer_id"]) == [f"R{i}" for i in range(1000)]
+    assert (results["status"] == "error").all()
+    assert results["errors"].str.startswith("BALANCE: ").all()

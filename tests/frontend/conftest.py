@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.frontend.stack import wait_until_ok
+from tests.frontend.stack import API_KEY, wait_until_ok
 from tests.servers import local_stage_env, start_chalice_local, start_moto_server
 from training.store import ModelStore
 
@@ -36,8 +36,8 @@ def _create_aws(endpoint: str, bucket: str, table: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_api(trained_bundle: Any) -> Iterator[str]:
-    """The URL of a running API serving a real trained bundle (moto behind it)."""
+def aws_with_model(trained_bundle: Any) -> Iterator[str]:
+    """A moto server holding the bucket (real bundle published, promoted) and the cache table."""
     stage = local_stage_env()
     with start_moto_server() as endpoint:
         _create_aws(endpoint, stage["MODEL_BUCKET"], stage["CACHE_TABLE"])
@@ -47,9 +47,23 @@ def live_api(trained_bundle: Any) -> Iterator[str]:
             s3_client=boto3.client("s3", endpoint_url=endpoint),
         )
         store.publish(Path(trained_bundle.out_dir))  # publishes and promotes
-        with start_chalice_local(endpoint, env={"API_KEY": ""}) as url:
-            wait_until_ok(f"{url}/v1/health")
-            yield url
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def live_api(aws_with_model: str) -> Iterator[str]:
+    """The URL of a running API (chalice local) serving the real bundle, no key required."""
+    with start_chalice_local(aws_with_model, env={"API_KEY": ""}) as url:
+        wait_until_ok(f"{url}/v1/health")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def keyed_api(aws_with_model: str) -> Iterator[str]:
+    """The same API, but requiring ``x-api-key: API_KEY``."""
+    with start_chalice_local(aws_with_model, env={"API_KEY": API_KEY}) as url:
+        wait_until_ok(f"{url}/v1/health")
+        yield url
 
 
 @pytest.fixture

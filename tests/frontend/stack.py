@@ -15,7 +15,9 @@ import requests
 
 from tests.servers import HOST, OFFLINE_AWS_ENV, ROOT, free_port, wait_for_port
 
-__all__ = ["ROOT", "free_port", "start_streamlit", "wait_until_ok"]
+__all__ = ["API_KEY", "ROOT", "free_port", "start_streamlit", "wait_until_ok"]
+
+API_KEY = "frontend-test-key"  # what the key-protected test API requires
 
 
 def wait_until_ok(url: str, timeout: float = 120.0) -> None:

@@ -15,7 +15,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
-from tests.frontend.stack import ROOT, free_port
+from tests.frontend.stack import API_KEY, ROOT, free_port
 
 HOME = ROOT / "frontend" / "Home.py"
 DATA = ROOT / "data" / "CC_GENERAL.csv"
@@ -105,6 +105,26 @@ def test_sidebar_url_overrides_the_environment(dead_api: str, live_api: str) -> 
     app.text_input(key="api_url").set_value(live_api).run()
     assert not app.error, texts(app.error)
     assert "Model version" in [metric.label for metric in app.metric]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected_error"), [(API_KEY, None), ("wrong", "403"), (None, "401")]
+)
+def test_api_key_from_the_environment_is_sent(
+    keyed_api: str, monkeypatch: pytest.MonkeyPatch, key: str | None, expected_error: str | None
+) -> None:
+    monkeypatch.setenv("API_URL", keyed_api)
+    if key is None:
+        monkeypatch.delenv("API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("API_KEY", key)
+    app = open_page(MODEL)
+    errors = texts(app.error)
+    if expected_error is None:
+        assert not errors
+        assert any("Version" in text for text in texts(app.markdown))
+    else:
+        assert len(errors) == 1 and f"answered {expected_error}" in errors[0], errors
 
 
 # --- a live API -----------------------------------------------------------------------------

@@ -9,13 +9,12 @@ order, ``manifest``...). Treat the directory as read-only: copy it before changi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from threadpoolctl import threadpool_limits
 
-from training.data import file_sha256
-from training.pipeline import BundleSummary, build_bundle
-from training.validation import validate_file
+if TYPE_CHECKING:
+    from training.pipeline import BundleSummary
 
 REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "CC_GENERAL.csv"
 
@@ -23,6 +22,13 @@ REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "CC_GENERAL.csv"
 @pytest.fixture(scope="session")
 def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> BundleSummary:
     """Train on data/CC_GENERAL.csv (default settings) into a session temp directory."""
+    # Imported here: every pytest run loads this plugin, few need the training stack.
+    from threadpoolctl import threadpool_limits
+
+    from training.data import file_sha256
+    from training.pipeline import build_bundle
+    from training.validation import validate_file
+
     result = validate_file(REAL_DATA)
     assert result.frame is not None, result.report
     # One OpenMP thread: on a shared CI box, spinning OpenMP workers make KMeans 10x slower.

@@ -29,7 +29,7 @@ from training.schema import FEATURE_NAMES, LIMIT_MODEL_FEATURES, LIMIT_TARGET
 __all__ = ["BundleSummary", "ParityError", "build_bundle"]
 
 #: In scalable mode, no single limit model is fitted on more rows than this.
-SCALABLE_LIMIT_FIT_ROWS = 200_000
+SCALABLE_LIMIT_FIT_ROWS = 100_000
 
 
 @dataclass(frozen=True)

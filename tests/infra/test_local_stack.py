@@ -98,12 +98,17 @@ def first_customer() -> dict[str, Any]:
 
 
 class LocalStack:
-    def __init__(self, log: Path) -> None:
+    def __init__(self, workdir: Path) -> None:
         self.ports = {"MOTO_PORT": free_port(), "API_PORT": free_port(), "UI_PORT": free_port()}
-        self.log = log
-        env = {**os.environ, **{k: str(v) for k, v in self.ports.items()}, "API_KEY": API_KEY}
+        self.log = workdir / "local.log"
+        env = {
+            **os.environ,
+            **{k: str(v) for k, v in self.ports.items()},
+            "API_KEY": API_KEY,
+            "LOCAL_STACK_DIR": str(workdir / "state"),  # never a developer's .local-stack
+        }
         env.pop("AWS_ENDPOINT_URL", None)
-        with log.open("wb") as output:
+        with self.log.open("wb") as output:
             self.process = subprocess.Popen(
                 ["bash", "infra/local.sh"],
                 cwd=ROOT,
@@ -143,7 +148,7 @@ class LocalStack:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    running = LocalStack(tmp_path / "local.log")
+    running = LocalStack(tmp_path)
     try:
         yield running
     finally:

@@ -42,16 +42,16 @@ DYNAMODB_CLIENT_CONFIG = Config(
 )
 
 
-def cache_key(model_version: str, features: Sequence[str], values: Sequence[float | None]) -> str:
-    """sha256 of the model version and the RFC 8785 canonical JSON of the validated input.
+def cache_key(model_version: str, values: Sequence[float | None]) -> str:
+    """sha256 of the RFC 8785 canonical JSON of the model version and the validated input.
 
-    Values are already floats after validation, so ``1`` and ``1.0`` give the same key.
+    The input is the list of values in the manifest's feature order (the version fixes
+    that order), every number as a float so ``1`` and ``1.0`` give the same key, ``null``
+    for a missing optional value.
     """
     payload: dict[str, Any] = {
         "model_version": model_version,
-        "input": {
-            name: None if v is None else float(v) for name, v in zip(features, values, strict=True)
-        },
+        "input": [None if v is None else float(v) for v in values],
     }
     return hashlib.sha256(rfc8785.dumps(payload)).hexdigest()
 

@@ -1,12 +1,15 @@
 """Scoring with onnxruntime: segment, explanation, typicality, map position, limit band.
 
-Built once per container from a verified bundle. Everything beyond the ONNX graphs is a
-few numpy operations on the graph outputs and on numbers from the manifest, done for a
-whole batch at a time.
+Built once per container from a verified bundle. The ONNX graphs and the few array
+operations that need every row at once (map projection, runner-up, per-feature
+contributions) run on the whole batch with numpy; what is left per row (picking the top
+drivers, a percentile lookup, the limit position) is a handful of Python operations on
+plain lists, which for the common one-customer request is faster than more numpy calls.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +34,9 @@ SUGGESTIONS = {
 TYPICAL_UP_TO = 75.0
 UNUSUAL_UP_TO = 95.0
 TOP_DRIVERS = 3
+# The graphs compute in float32 (about 7 significant digits), and a row scored alone or in
+# a batch can differ in the last one: model-space numbers are reported to 4 decimals.
+DIGITS = 4
 
 
 def new_session(graph: bytes) -> ort.InferenceSession:
@@ -45,15 +51,13 @@ def new_session(graph: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _rounded(value: float | None, digits: int = 6) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 @dataclass(frozen=True)
-class _SegmentInfo:
+class _Segment:
+    """What scoring needs of one manifest segment."""
+
     header: dict[str, Any]
     medians: list[float | None]
-    percentiles: np.ndarray
+    percentiles: list[float]  # distance percentiles 0..100 of the members, ascending
     limit_file: str
     limit_source: str
 
@@ -77,19 +81,22 @@ class ScoringModel:
         limit = manifest["limit_model"]
         self._limit_columns = [self.features.index(n) for n in limit["features"]]
         self._limit_position = self.features.index(LIMIT_FEATURE)
-        self.segments = [self._segment_info(s) for s in manifest["segments"]]
-        files = {s.limit_file for s in self.segments}
-        self._limit_sessions = {name: new_session(bundle.files[name]) for name in files}
+        self.segments = [self._segment(s) for s in manifest["segments"]]
+        self._limit_files = sorted({s.limit_file for s in self.segments})
+        self._limit_sessions = [new_session(bundle.files[name]) for name in self._limit_files]
+        self._segment_limit = np.array(
+            [self._limit_files.index(s.limit_file) for s in self.segments]
+        )
         self._centroids = np.array([s["centroid"] for s in manifest["segments"]], np.float64)
         self._map_components = np.array(manifest["map"]["components"], np.float64)
         self._map_mean = np.array(manifest["map"]["mean"], np.float64)
 
-    def _segment_info(self, segment: dict[str, Any]) -> _SegmentInfo:
+    def _segment(self, segment: dict[str, Any]) -> _Segment:
         limit = segment.get("limit_model") or {}
-        return _SegmentInfo(
+        return _Segment(
             header={k: segment[k] for k in ("id", "name", "description", "action")},
             medians=[segment.get("medians", {}).get(n) for n in self.features],
-            percentiles=np.asarray(segment["distance_percentiles"], np.float64),
+            percentiles=[float(p) for p in segment["distance_percentiles"]],
             limit_file=limit.get("file", self.manifest["limit_model"]["global_file"]),
             limit_source=limit.get("source", "global"),
         )
@@ -112,112 +119,104 @@ class ScoringModel:
         label, distances, scaled = self._segmenter.run(
             ["label", "distances", "scaled"], {self._segmenter_input: features}
         )
-        labels: list[int] = label.astype(np.int64).tolist()
-        rows = np.arange(len(labels))
+        rows = np.arange(len(records))
+        labels = label.astype(np.int64)
         distances64 = distances.astype(np.float64)
         scaled64 = scaled.astype(np.float64)
-        own = distances64[rows, labels]
-        runner_up, margin = self._runner_up(distances64, labels, own)
-        drivers = self._drivers(scaled64, labels, runner_up)
-        percentiles = self._percentiles(own, np.asarray(labels)).tolist()
-        bands = np.round(self._limit_bands(features, labels), 2).tolist()
-        distance_lists = np.round(distances64, 6).tolist()
-        positions = np.round((scaled64 - self._map_mean) @ self._map_components.T, 6).tolist()
-        raw_filled = np.where(np.isnan(features), self.defaults, features.astype(np.float64))
-        raw_lists = np.round(raw_filled, 6).tolist()
-        results: list[Result] = []
-        for i, record in enumerate(records):
-            segment = self.segments[labels[i]]
-            results.append(
-                {
-                    "model_version": self.version,
-                    "segment": segment.header,
-                    "credit_limit": self._credit_limit(record, segment, bands[i]),
-                    "typicality": _typicality(percentiles[i]),
-                    "explanation": {
-                        "distances": [
-                            {"segment": j, "distance": d} for j, d in enumerate(distance_lists[i])
-                        ],
-                        "runner_up": runner_up[i],
-                        "margin": _rounded(margin[i]),
-                        "drivers": [
-                            {
-                                "feature": self.features[j],
-                                "value": raw_lists[i][j],
-                                "segment_median": segment.medians[j],
-                                "contribution": round(c, 6),
-                            }
-                            for j, c in drivers[i]
-                        ],
-                    },
-                    "map_position": {"x": positions[i][0], "y": positions[i][1]},
-                    "imputed": list(record.imputed),
-                    "flags": [f.to_dict() for f in record.flags],
-                }
-            )
-        return results
-
-    def _percentiles(self, own: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Percentile (0-100) of each row's distance among its segment's training members."""
-        out = np.zeros(own.shape, dtype=np.float64)
-        for segment_id, segment in enumerate(self.segments):
-            members = labels == segment_id
-            if members.any():
-                grid = np.linspace(0.0, 100.0, segment.percentiles.size)
-                out[members] = np.interp(own[members], segment.percentiles, grid)
-        return np.round(out, 2)
-
-    def _limit_bands(self, features: np.ndarray, labels: list[int]) -> np.ndarray:
-        """[N, 3] sorted p25/p50/p75, one onnxruntime run per limit model in use."""
-        bands = np.zeros((len(labels), 3), dtype=np.float64)
-        files = np.array([self.segments[s].limit_file for s in labels])
-        limit_inputs = np.ascontiguousarray(features[:, self._limit_columns])
-        for name, session in self._limit_sessions.items():
-            rows = np.flatnonzero(files == name)
-            if rows.size == 0:
-                continue
-            p25, p50, p75 = session.run(["p25", "p50", "p75"], {"features": limit_inputs[rows]})
-            stacked = np.hstack([p25, p50, p75]).astype(np.float64)
-            bands[rows] = np.sort(stacked, axis=1)
-        return bands
-
-    @staticmethod
-    def _runner_up(
-        distances: np.ndarray, labels: list[int], own: np.ndarray
-    ) -> tuple[list[int | None], list[float | None]]:
-        if distances.shape[1] < 2:
-            return [None] * len(labels), [None] * len(labels)
-        others = distances.copy()
-        others[np.arange(len(labels)), labels] = np.inf
-        second = others.argmin(axis=1)
-        margins = others[np.arange(len(labels)), second] - own
-        return [int(s) for s in second], [float(m) for m in margins]
-
-    def _drivers(
-        self, scaled: np.ndarray, labels: list[int], runner_up: list[int | None]
-    ) -> list[list[tuple[int, float]]]:
-        """Per feature, how much it favours the assigned segment over the runner-up.
-
-        ``(x - c_runner)^2 - (x - c_own)^2`` per feature; the terms sum to the gap between
-        the squared distances, so the largest ones are what decided the assignment.
-        """
-        if runner_up[0] is None:
-            return [[] for _ in labels]
-        own_c = self._centroids[labels]
-        other_c = self._centroids[[int(r) for r in runner_up if r is not None]]
-        contribution = (scaled - other_c) ** 2 - (scaled - own_c) ** 2
-        top = np.argsort(-contribution, axis=1, kind="stable")[:, :TOP_DRIVERS]
-        picked = np.take_along_axis(contribution, top, axis=1).tolist()
+        runner_up = self._runner_up(distances64, labels)
+        # Per feature, how much it favours the assigned segment over the runner-up:
+        # (x - c_runner)^2 - (x - c_own)^2; the terms sum to the gap between the squared
+        # distances, so the largest ones are what decided the assignment.
+        contributions = (scaled64 - self._centroids[runner_up]) ** 2 - (
+            scaled64 - self._centroids[labels]
+        ) ** 2
+        positions = (scaled64 - self._map_mean) @ self._map_components.T
+        filled = np.where(np.isnan(features), self.defaults, features.astype(np.float64))
+        bands = self._limit_bands(features, labels)
+        has_runner_up = self.k > 1
         return [
-            [(j, c) for j, c in zip(columns, values, strict=True) if c > 0]
-            for columns, values in zip(top.tolist(), picked, strict=True)
+            self._result(
+                record,
+                int(labels[i]),
+                distances64[i].tolist(),
+                int(runner_up[i]) if has_runner_up else None,
+                contributions[i].tolist() if has_runner_up else [],
+                positions[i].tolist(),
+                filled[i].tolist(),
+                bands[i].tolist(),
+            )
+            for i, record in zip(rows.tolist(), records, strict=True)
         ]
 
+    def _result(
+        self,
+        record: ValidRecord,
+        label: int,
+        distances: list[float],
+        runner_up: int | None,
+        contributions: list[float],
+        position: list[float],
+        values: list[float],
+        band: list[float],
+    ) -> Result:
+        segment = self.segments[label]
+        own = distances[label]
+        top = sorted(range(len(contributions)), key=contributions.__getitem__, reverse=True)
+        drivers = [
+            {
+                "feature": self.features[j],
+                "value": round(values[j], 6),
+                "segment_median": segment.medians[j],
+                "contribution": round(contributions[j], DIGITS),
+            }
+            for j in top[:TOP_DRIVERS]
+            if contributions[j] > 0
+        ]
+        return {
+            "model_version": self.version,
+            "segment": segment.header,
+            "credit_limit": self._credit_limit(record.values[self._limit_position], segment, band),
+            "typicality": _typicality(_percentile(own, segment.percentiles)),
+            "explanation": {
+                "distances": [
+                    {"segment": j, "distance": round(d, DIGITS)} for j, d in enumerate(distances)
+                ],
+                "runner_up": runner_up,
+                "margin": None if runner_up is None else round(distances[runner_up] - own, DIGITS),
+                "drivers": drivers,
+            },
+            "map_position": {"x": round(position[0], DIGITS), "y": round(position[1], DIGITS)},
+            "imputed": list(record.imputed),
+            "flags": [f.to_dict() for f in record.flags],
+        }
+
+    def _runner_up(self, distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The nearest other segment per row (the own segment when k == 1)."""
+        if distances.shape[1] < 2:
+            return labels
+        others = distances.copy()
+        others[np.arange(len(labels)), labels] = np.inf
+        runner_up: np.ndarray = others.argmin(axis=1)
+        return runner_up
+
+    def _limit_bands(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """[N, 3] sorted p25/p50/p75, one onnxruntime run per limit model in use."""
+        limit_inputs = np.ascontiguousarray(features[:, self._limit_columns])
+        which = self._segment_limit[labels]
+        bands = np.empty((len(labels), 3), dtype=np.float64)
+        for index in np.unique(which).tolist():
+            rows = np.flatnonzero(which == index)
+            outputs = self._limit_sessions[index].run(
+                ["p25", "p50", "p75"], {"features": limit_inputs[rows]}
+            )
+            bands[rows] = np.concatenate(outputs, axis=1)
+        return np.sort(bands, axis=1)  # quantile crossing is possible
+
+    @staticmethod
     def _credit_limit(
-        self, record: ValidRecord, segment: _SegmentInfo, band: list[float]
+        customer_limit: float | None, segment: _Segment, band: list[float]
     ) -> dict[str, Any]:
-        p25, p50, p75 = band
-        customer_limit = record.values[self._limit_position]
+        p25, p50, p75 = (round(v, 2) for v in band)
         if customer_limit is None:
             position = "unknown"
         elif customer_limit < p25:
@@ -234,6 +233,20 @@ class ScoringModel:
             "suggestion": SUGGESTIONS[position],
             "note": LIMIT_NOTE,
         }
+
+
+def _percentile(distance: float, percentiles: list[float]) -> float:
+    """Where ``distance`` falls among the members' distances, 0-100, linearly interpolated
+    in the table of percentiles 0, 1, ..., 100 (as ``numpy.interp`` would)."""
+    steps = len(percentiles) - 1
+    upper = bisect.bisect_right(percentiles, distance)
+    if upper == 0:
+        return 0.0
+    if upper > steps:
+        return 100.0
+    low, high = percentiles[upper - 1], percentiles[upper]
+    fraction = (distance - low) / (high - low) if high > low else 0.0
+    return round((upper - 1 + fraction) * 100.0 / steps, 2)
 
 
 def _typicality(percentile: float) -> dict[str, Any]:

@@ -89,7 +89,7 @@ class ScoringService:
     def _score_valid(
         self, model: ScoringModel, records: list[ValidRecord]
     ) -> tuple[list[Result], dict[str, int]]:
-        keys = [cache_key(model.version, model.features, r.values) for r in records]
+        keys = [cache_key(model.version, r.values) for r in records]
         lookup = self.cache.get_many(keys) if self.cache and keys else CacheLookup(available=False)
         missing = [i for i, key in enumerate(keys) if key not in lookup.found]
         fresh = model.score([records[i] for i in missing])

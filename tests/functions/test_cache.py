@@ -20,7 +20,6 @@ from chalicelib.cache import (
 from moto import mock_aws
 
 TABLE = "cc-cache-test"
-NAMES = ("A", "B", "C")
 
 
 class FakeClock:
@@ -101,12 +100,12 @@ class TestResultCache:
 
 
 def test_key_treats_one_and_one_point_zero_alike() -> None:
-    assert cache_key("v1", NAMES, (1, 2, None)) == cache_key("v1", NAMES, (1.0, 2.0, None))
+    assert cache_key("v1", (1, 2, None)) == cache_key("v1", (1.0, 2.0, None))
 
 
 @pytest.mark.parametrize(("version", "values"), [("v2", (1.0, 2.0, None)), ("v1", (1.0, 2.0, 0.0))])
 def test_key_changes_with_version_and_input(version: str, values: tuple[Any, ...]) -> None:
-    assert cache_key("v1", NAMES, (1.0, 2.0, None)) != cache_key(version, NAMES, values)
+    assert cache_key("v1", (1.0, 2.0, None)) != cache_key(version, values)
 
 
 def test_dynamodb_items_carry_the_ttl_attribute(dynamodb: Any, clock: FakeClock) -> None:

@@ -1,0 +1,94 @@
+"""The scorer on the real bundle: agreement with numpy, JSON-safe output, limit positions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from chalicelib.model_store import Bundle
+from chalicelib.scoring import ScoringModel, _percentile, _typicality
+
+from tests.functions.conftest import TrainedBundle
+from tests.functions.test_agreement import real_rows
+
+
+@pytest.fixture(scope="module")
+def model(bundle: TrainedBundle) -> ScoringModel:
+    manifest = bundle.manifest
+    files = {name: (bundle.path / name).read_bytes() for name in manifest["files"]}
+    return ScoringModel(Bundle(manifest["version"], manifest, files))
+
+
+def test_percentile_lookup_matches_numpy_interp(model: ScoringModel) -> None:
+    for segment in model.segments:
+        table = np.array(segment.percentiles)
+        probes = np.concatenate(
+            [np.linspace(-1.0, table[-1] * 1.5, 500), table, [table[0], table[-1]]]
+        )
+        expected = np.interp(probes, table, np.linspace(0, 100, table.size))
+        got = [_percentile(float(p), segment.percentiles) for p in probes]
+        np.testing.assert_allclose(got, expected, atol=0.006)
+
+
+@pytest.mark.parametrize(
+    ("percentile", "label"),
+    [
+        (0.0, "typical"),
+        (75.0, "typical"),
+        (75.01, "unusual"),
+        (95.0, "unusual"),
+        (95.5, "atypical"),
+        (100.0, "atypical"),
+    ],
+)
+def test_typicality_bands(percentile: float, label: str) -> None:
+    assert _typicality(percentile) == {
+        "percentile": percentile,
+        "score": round(100 - percentile, 2),
+        "label": label,
+    }
+
+
+def test_every_real_row_scores_to_strict_json(model: ScoringModel, bundle: TrainedBundle) -> None:
+    records = [model.validator.validate(row) for row in real_rows()]
+    results = model.score(records)
+    json.dumps(results, allow_nan=False)  # no NaN or infinity anywhere
+    assert [r["segment"]["id"] for r in results] == bundle.labels
+    positions = {r["credit_limit"]["position"] for r in results}
+    assert positions == {"below", "within", "above", "unknown"}  # one row has no limit
+    for result in results[:500]:
+        band = result["credit_limit"]["benchmark"]
+        assert band["p25"] <= band["p50"] <= band["p75"]
+        margin = result["explanation"]["margin"]
+        assert margin is not None and margin >= 0
+
+
+def test_batch_and_single_scoring_agree(model: ScoringModel) -> None:
+    records = [model.validator.validate(row) for row in real_rows()[:50]]
+    batch = model.score(records)
+    single = [model.score([record])[0] for record in records]
+    for one, many in zip(single, batch, strict=True):
+        assert one["segment"] == many["segment"]
+        assert one["credit_limit"] == many["credit_limit"]
+        np.testing.assert_allclose(
+            [d["distance"] for d in one["explanation"]["distances"]],
+            [d["distance"] for d in many["explanation"]["distances"]],
+            atol=2e-4,  # float32 arithmetic may differ in the last digit between batch sizes
+        )
+
+
+def test_limit_position_against_the_band(model: ScoringModel) -> None:
+    row: dict[str, Any] = real_rows()[0]
+    band = model.score([model.validator.validate(row)])[0]["credit_limit"]["benchmark"]
+    for limit, position, suggestion in [
+        (band["p25"] - 1, "below", "consider an increase"),
+        (band["p50"], "within", "keep"),
+        (band["p75"] + 1, "above", "review"),
+    ]:
+        result = model.score([model.validator.validate({**row, "CREDIT_LIMIT": limit})])[0]
+        # The limit is also a model input for the segment, not for the band of this row.
+        credit = result["credit_limit"]
+        if credit["benchmark"] == band:
+            assert (credit["position"], credit["suggestion"]) == (position, suggestion)

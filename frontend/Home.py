@@ -32,10 +32,14 @@ def home() -> None:
     except api.ApiError as error:
         ui.show_api_error(error, "reach the scoring API")
         st.stop()
-    left, middle, right = st.columns(3)
+    left, right, _ = st.columns(3)
     left.metric("API", str(health.get("status", "unknown")).upper())
-    middle.metric("Model version", str(health.get("model_version", "-")))
-    right.metric("Score cache", str(health.get("cache", "-")))
+    right.metric(
+        "Score cache",
+        str(health.get("cache", "-")),
+        help="The API's cache of earlier answers (DynamoDB); scoring works without it.",
+    )
+    st.caption(f"Model in service: `{health.get('model_version', '-')}`.")
     st.subheader("What you can do")
     one, two, three, four = st.columns(4)
     with one:

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 
 SEGMENT_COLOR_SCHEME: Final = "tableau10"
+LABEL_AXIS = alt.Axis(labelLimit=260)  # full feature and segment names, not "One-off purch..."
 
 
 def _segment_color(title: str = "Segment") -> alt.Color:
@@ -55,7 +56,7 @@ def explanation_drivers(drivers: list[dict[str, Any]], labels: dict[str, str]) -
         .mark_bar()
         .encode(
             x=alt.X("contribution:Q", title="Contribution"),
-            y=alt.Y("label:N", sort="-x", title=None),
+            y=alt.Y("label:N", sort="-x", title=None, axis=LABEL_AXIS),
             color=alt.condition(
                 alt.datum.contribution >= 0, alt.value("#4c78a8"), alt.value("#e45756")
             ),
@@ -79,7 +80,7 @@ def segment_distances(distances: list[dict[str, Any]], names: dict[int, str]) ->
         .mark_bar()
         .encode(
             x=alt.X("distance:Q", title="Distance to segment centre (model space)"),
-            y=alt.Y("segment_name:N", sort="x", title=None),
+            y=alt.Y("segment_name:N", sort="x", title=None, axis=LABEL_AXIS),
             color=_segment_color(),
             tooltip=["segment_name:N", alt.Tooltip("distance:Q", format=".3f")],
         )
@@ -97,7 +98,7 @@ def segment_sizes(segments: list[dict[str, Any]]) -> alt.Chart:
         .mark_bar()
         .encode(
             x=alt.X("size:Q", title="Customers"),
-            y=alt.Y("segment_name:N", sort="-x", title=None),
+            y=alt.Y("segment_name:N", sort="-x", title=None, axis=LABEL_AXIS),
             color=alt.Color(
                 "segment_name:N", legend=None, scale=alt.Scale(scheme=SEGMENT_COLOR_SCHEME)
             ),
@@ -192,7 +193,7 @@ def segment_counts(counts: pd.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             x=alt.X("rows:Q", title="Rows"),
-            y=alt.Y("segment_name:N", sort="-x", title=None),
+            y=alt.Y("segment_name:N", sort="-x", title=None, axis=LABEL_AXIS),
             color=alt.Color(
                 "segment_name:N", legend=None, scale=alt.Scale(scheme=SEGMENT_COLOR_SCHEME)
             ),

@@ -104,7 +104,7 @@ def test_sidebar_url_overrides_the_environment(dead_api: str, live_api: str) -> 
     assert app.error  # the environment points at a dead port
     app.text_input(key="api_url").set_value(live_api).run()
     assert not app.error, texts(app.error)
-    assert "Model version" in [metric.label for metric in app.metric]
+    assert "API" in [metric.label for metric in app.metric]
 
 
 @pytest.mark.parametrize(
@@ -134,8 +134,8 @@ def test_home_reports_the_model_in_service(api_env: str) -> None:
     app = open_page()
     health = api_get(api_env, "/v1/health")
     values = {metric.label: metric.value for metric in app.metric}
-    assert values["Model version"] == health["model_version"]
     assert values["API"] == "OK"
+    assert any(health["model_version"] in caption for caption in texts(app.caption))
 
 
 def test_form_is_built_from_the_feature_schema(api_env: str) -> None:

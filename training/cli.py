@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from threadpoolctl import threadpool_limits
+
 from training.data import file_sha256
 from training.store import DEFAULT_PREFIX, ModelStore, StoreError, VersionInfo, load_bundle
-from training.validation import min_rows_for, validate_file
+from training.validation import ValidationResult, min_rows_for, validate_file
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -89,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--k-max", type=int, default=10, help="largest k of the elbow (10)")
     train.add_argument("--seed", type=int, default=42, help="random seed (42)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="cap native (OpenMP/BLAS) threads; 1 is much faster on a busy shared machine",
+    )
     train.add_argument(
         "--reference",
         type=Path,
@@ -158,17 +166,18 @@ def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
     from training.pipeline import ParityError, build_bundle  # heavy: import only to train
 
     try:
-        summary = build_bundle(
-            result.frame,
-            args.out,
-            k=args.k,
-            k_range=k_range,
-            seed=args.seed,
-            reference_centroids=reference,
-            data_sha256=file_sha256(args.data),
-            data_file=args.data.name,
-            progress=not args.no_progress,
-        )
+        with threadpool_limits(limits=args.threads):
+            summary = build_bundle(
+                result.frame,
+                args.out,
+                k=args.k,
+                k_range=k_range,
+                seed=args.seed,
+                reference_centroids=reference,
+                data_sha256=file_sha256(args.data),
+                data_file=args.data.name,
+                progress=not args.no_progress,
+            )
     except ParityError as exc:
         raise CommandError(f"parity check failed, no bundle written: {exc}") from exc
     except OSError as exc:
@@ -220,7 +229,7 @@ def run_rollback(args: argparse.Namespace, s3_client: S3Client | None) -> str:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _validated(path: Path, k_max: int) -> Any:
+def _validated(path: Path, k_max: int) -> ValidationResult:
     """Validate ``path``, print the report, and raise (exit 2) when it has errors."""
     result = validate_file(path, min_rows=min_rows_for(k_max))
     print(result.report.format())
@@ -241,6 +250,8 @@ def _k_range(args: argparse.Namespace) -> tuple[int, int]:
         )
     if args.k is not None and args.k < 2:
         raise CommandError(f"--k must be at least 2, got {args.k}", EXIT_INVALID)
+    if args.threads is not None and args.threads < 1:
+        raise CommandError(f"--threads must be at least 1, got {args.threads}", EXIT_INVALID)
     return args.k_min, args.k_max
 
 

@@ -1,9 +1,10 @@
-"""Reading the analyst's CSV exactly as written, so validation sees every cell as text.
+"""Reading the analyst's CSV as written, so validation sees every bad cell as it is.
 
-Nothing is coerced here: every cell stays a string (``""`` when empty) so that text in a
-numeric column is reported by validation instead of silently becoming NaN. Each row keeps
-its file line number (the header is line 1), which is what a spreadsheet or an editor
-shows, so every error message can point at a place the analyst can find.
+Nothing is coerced: a column whose cells are all numbers (or an empty / ``NA`` cell,
+read as NaN) comes back numeric, straight from pandas' C parser; a column with any other
+text comes back as text, so validation can quote the offending cells instead of silently
+turning them into NaN. Each row keeps its file line number (the header is line 1), which
+is what a spreadsheet or an editor shows, so every message points at a findable place.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from training.schema import ID_COLUMN
+
 _CHUNK_BYTES = 1 << 20
+MISSING_TOKENS = ("", "NA", "na", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none")
+"""Cells that mean "no value" (the optional columns impute them; elsewhere an error)."""
 
 
 class DataFileError(Exception):
@@ -31,7 +36,7 @@ class DataFileError(Exception):
 
 @dataclass(frozen=True)
 class RawTable:
-    """The file's cells as text, with the file line number of every data row."""
+    """The file's columns (numeric when clean, else text), with each row's file line."""
 
     frame: pd.DataFrame
     lines: np.ndarray
@@ -49,20 +54,22 @@ def file_sha256(path: Path) -> str:
 
 
 def read_table(path: Path) -> RawTable:
-    """Read ``path`` as UTF-8 CSV text (BOM and CRLF tolerated), every cell a string.
+    """Read ``path`` as UTF-8 CSV (BOM and CRLF tolerated); see the module docstring.
 
-    Blank lines are dropped from the table but reported back (``blank_lines``) so the
-    caller can say so; nothing else is skipped or coerced.
+    Empty rows (blank lines, or no value in any cell) are dropped from the table but
+    reported back (``blank_lines``) so the caller can say so; nothing else is skipped.
     """
     header = _read_header(path)
     try:
-        cells = pd.read_csv(
+        frame = pd.read_csv(
             path,
-            header=None,
-            dtype=str,
+            header=0,
+            names=range(len(header)),  # positional: the header may repeat a name
+            dtype={i: str for i, name in enumerate(header) if name == ID_COLUMN},
+            index_col=False,  # a row with an extra field is an error, not an index
             encoding="utf-8-sig",
             keep_default_na=False,
-            na_values=[],
+            na_values=list(MISSING_TOKENS),
             skip_blank_lines=False,
             skipinitialspace=True,
         )
@@ -74,10 +81,9 @@ def read_table(path: Path) -> RawTable:
         raise DataFileError("the file is empty") from exc
     except pd.errors.ParserError as exc:
         raise _ragged(str(exc)) from exc
-    frame = cells.iloc[1:].reset_index(drop=True)
     frame.columns = pd.Index([str(name).strip() for name in header])
     lines = np.arange(2, len(frame) + 2)
-    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
+    blank = frame.isna().all(axis=1).to_numpy()
     blank_lines = tuple(int(n) for n in lines[blank])
     frame = frame.loc[~blank].reset_index(drop=True)
     return RawTable(frame=frame, lines=lines[~blank], header=header, blank_lines=blank_lines)

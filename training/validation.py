@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from training.data import DataFileError, RawTable, read_table
+from training.data import MISSING_TOKENS, DataFileError, RawTable, read_table
 from training.schema import FEATURE_NAMES, FEATURES, ID_COLUMN, Feature
 
 Severity = Literal["error", "warning", "info"]
@@ -36,7 +36,7 @@ ROWS_PER_CLUSTER = 10
 SHOWN_LINES = 5
 """How many offending line numbers an issue quotes."""
 
-_MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+_MISSING_TOKENS = frozenset(token.lower() for token in MISSING_TOKENS)
 _PURCHASE_SUM_TOLERANCE = 1.0
 
 
@@ -146,7 +146,7 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
             Issue(
                 "warning",
                 None,
-                "blank line ignored",
+                "empty row (blank line or no values) ignored",
                 count=len(table.blank_lines),
                 lines=table.blank_lines[:SHOWN_LINES],
             )
@@ -167,7 +167,8 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
         return ValidationResult(report)
     frame = pd.DataFrame({name: values[name] for name in FEATURE_NAMES})
     if has_ids:
-        frame[ID_COLUMN] = raw[ID_COLUMN].astype(str).str.strip().to_numpy()
+        ids = _clean_ids(raw[ID_COLUMN]).astype(object)
+        frame[ID_COLUMN] = ids.where(~_is_missing(ids), None).to_numpy()  # None: no id
     return ValidationResult(report, frame)
 
 
@@ -211,7 +212,9 @@ def _parse_feature(
     """Turn one column into float64 (NaN = missing) and report every impossible value."""
     issues: list[Issue] = []
     column = column.reset_index(drop=True)
-    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+    if pd.api.types.is_bool_dtype(column.dtype):  # True/False are text, not 1/0
+        column = column.astype(str)
+    if pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype=np.float64)
         missing = np.isnan(values)
     else:
@@ -254,8 +257,9 @@ def _parse_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     missing = np.zeros(len(column), dtype=bool)
     text = np.zeros(len(column), dtype=bool)
     if unparsed.any():
-        cells = column[unparsed].astype(str).str.strip()
-        is_missing = cells.str.lower().isin(_MISSING_TOKENS).to_numpy()
+        cells = column[unparsed]
+        is_missing = _is_missing(cells)
+        cells = cells.astype(str).str.strip()
         retried = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         positions = np.flatnonzero(unparsed)
         numbers[positions] = np.where(is_missing, np.nan, retried)
@@ -266,8 +270,8 @@ def _parse_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _check_ids(ids: pd.Series, lines: np.ndarray) -> list[Issue]:
     issues: list[Issue] = []
-    cleaned = ids.astype(str).str.strip().reset_index(drop=True)
-    empty = cleaned.str.lower().isin(_MISSING_TOKENS).to_numpy()
+    cleaned = _clean_ids(ids)
+    empty = _is_missing(cleaned)
     if empty.any():
         issues.append(_issue("warning", ID_COLUMN, "missing customer id", empty, lines))
     duplicated = (cleaned.duplicated(keep=False) & ~empty).to_numpy()
@@ -277,6 +281,16 @@ def _check_ids(ids: pd.Series, lines: np.ndarray) -> list[Issue]:
             _issue("error", ID_COLUMN, "duplicate customer id", duplicated, lines, examples)
         )
     return issues
+
+
+def _is_missing(cells: pd.Series) -> np.ndarray:
+    """NaN, or a text cell that spells "no value" (``NA``, ``null``, blank...)."""
+    spelled = cells.astype(str).str.strip().str.lower().isin(_MISSING_TOKENS)
+    return (cells.isna() | spelled).to_numpy()
+
+
+def _clean_ids(ids: pd.Series) -> pd.Series:
+    return ids.astype("string").str.strip().reset_index(drop=True)
 
 
 def _check_known_quirks(values: dict[str, np.ndarray], lines: np.ndarray) -> list[Issue]:

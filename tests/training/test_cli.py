@@ -19,6 +19,8 @@ import pytest
 from tests.servers import OFFLINE_AWS_ENV, ROOT, start_moto_server
 from tests.training.conftest import BUCKET, REAL_DATA, BundleFactory
 from training.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, main
+from training.pipeline import BundleSummary
+from training.store import load_bundle
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -119,6 +121,8 @@ def test_train_rejects_impossible_k_options(
     assert "--k-min/--k-max" in capsys.readouterr().err
     assert main([*common, "--k", "1"]) == EXIT_INVALID
     assert "--k must be at least 2" in capsys.readouterr().err
+    assert main([*common, "--threads", "0"]) == EXIT_INVALID
+    assert "--threads must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 
 
@@ -214,3 +218,35 @@ def test_publish_and_list_through_a_moto_server(make_bundle: BundleFactory) -> N
     assert published.returncode == 0, published.stderr
     assert f"current -> {V1}" in last_line(published.stdout)
     assert listed.returncode == 0 and last_line(listed.stdout).endswith(f"current: {V1}")
+
+
+@pytest.mark.slow
+def test_train_on_real_data_keeps_ids_of_the_published_version(
+    trained_bundle: BundleSummary,
+    s3: S3Client,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The issue's command on the real data, with the session bundle published as current."""
+    store = ["--bucket", BUCKET]
+    published = trained_bundle.manifest
+    assert (
+        main(["publish", str(trained_bundle.out_dir), "--no-progress", *store], s3_client=s3) == 0
+    )
+    capsys.readouterr()
+    out_dir = tmp_path / "retrained"
+
+    train = ["train", "--data", str(REAL_DATA), "--out", str(out_dir), "--no-progress"]
+    code = main([*train, "--threads", "1", *store], s3_client=s3)
+
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert f"note: keeping segment ids of the current version {published['version']}" in out
+    summary = last_line(out)
+    manifest = load_bundle(out_dir)
+    assert summary.startswith(f"bundle {manifest['version']}: 8950 rows, k={manifest['k']}")
+    assert manifest["data"]["sha256"] == published["data"]["sha256"]
+    assert [s["name"] for s in manifest["segments"]] == [s["name"] for s in published["segments"]]
+
+    assert main(["publish", str(out_dir), "--no-progress", *store], s3_client=s3) == EXIT_OK
+    assert last_line(capsys.readouterr().out).endswith(f"(previous: {published['version']})")

@@ -192,7 +192,7 @@ def test_blank_lines_are_reported_and_line_numbers_stay_true(tmp_path: Path) -> 
     rows.insert(5, [""])  # a blank line becomes line 6; the bad cell moves to line 41
     result = validate_file(write(tmp_path, rows))
     assert only_error(result).lines == (41,)
-    blank = next(w for w in result.report.warnings if w.message == "blank line ignored")
+    blank = next(w for w in result.report.warnings if w.message.startswith("empty row"))
     assert blank.lines == (6,) and result.report.rows == 8950
 
 
@@ -213,3 +213,32 @@ def test_report_text_lists_errors_first_and_ends_with_summary(tmp_path: Path) ->
     text = validate_file(write(tmp_path, rows)).report.format().splitlines()
     assert text[0] == "error   BALANCE: must be a number: 1 row, line 18 ('abc')"
     assert text[-1] == "data INVALID: 8950 rows, 1 errors, 3 warnings, 2 notes"
+
+
+def test_missing_ids_warn_and_spelled_out_gaps_in_required_columns_are_errors(
+    tmp_path: Path,
+) -> None:
+    rows = real_lines()
+    set_cell(rows, 3, "CUST_ID", "")
+    set_cell(rows, 8, "TENURE", "null")
+    result = validate_file(write(tmp_path, rows))
+    issue = only_error(result)
+    assert (issue.column, issue.lines, issue.message) == (
+        "TENURE",
+        (8,),
+        "missing value in a required column",
+    )
+    warning = next(w for w in result.report.warnings if w.column == "CUST_ID")
+    assert (warning.message, warning.lines) == ("missing customer id", (3,))
+
+
+def test_true_false_is_text_not_one_and_zero(tmp_path: Path) -> None:
+    rows = real_lines()
+    for n in range(2, len(rows) + 1):
+        set_cell(rows, n, "PRC_FULL_PAYMENT", "True" if n % 2 else "False")
+    issue = only_error(validate_file(write(tmp_path, rows)))
+    assert (issue.column, issue.count, issue.examples) == (
+        "PRC_FULL_PAYMENT",
+        8950,
+        ("False", "True"),
+    )

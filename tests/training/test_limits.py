@@ -77,7 +77,6 @@ def test_max_fit_rows_caps_the_training_sample(
     )
     model = capped.global_models[0.5]
     assert model.n_features_in_ == 16
-    # early stopping is off below 10,000 rows, so the tree count shows nothing; the
-    # binned training set does: at most 500 distinct values per feature.
+    # The binned training set shows the cap: at most 500 distinct values per feature.
     assert all(len(t) <= 500 for t in model._bin_mapper.bin_thresholds_)
     assert FEATURE_NAMES.index(LIMIT_TARGET) == 12

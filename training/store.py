@@ -232,13 +232,11 @@ class ModelStore:
         publish and promote) checks every sha256.
         """
         pointer = self.current()
-        history = set(pointer.history[:1]) if pointer else set()
-        infos = []
-        for version in self._version_names():
-            info = self._describe(version)
-            is_current = pointer is not None and version == pointer.version
-            infos.append(replace(info, current=is_current, previous=version in history))
-        return infos
+        current, previous = (pointer.version, pointer.previous) if pointer else (None, None)
+        return [
+            replace(self._describe(v), current=v == current, previous=v == previous)
+            for v in self._version_names()
+        ]
 
     def verify(self, version: str) -> dict[str, Any]:
         """Download the version's manifest and every file it lists and check each sha256."""
@@ -248,7 +246,7 @@ class ModelStore:
             body = self._get(self._key(version, name))
             if body is None:
                 bad.append(f"{name} is missing")
-            elif _sha256(body) != meta.get("sha256"):
+            elif not isinstance(meta, dict) or _sha256(body) != meta.get("sha256"):
                 bad.append(f"{name} has the wrong sha256")
         if bad:
             raise VersionIncomplete(f"version {version} is not complete: " + "; ".join(bad))

@@ -115,8 +115,10 @@ def std_diff_heatmap(frame: pd.DataFrame) -> alt.Chart:
     """
     limit = max(1.0, float(frame["std_diff"].abs().max()))
     base = alt.Chart(frame).encode(
-        x=alt.X("segment_name:N", title=None, axis=alt.Axis(labelAngle=-20)),
-        y=alt.Y("feature:N", title=None, sort=None),
+        x=alt.X(
+            "segment_name:N", title=None, sort=None, axis=alt.Axis(labelAngle=0, labelLimit=260)
+        ),
+        y=alt.Y("feature:N", title=None, sort=None, axis=LABEL_AXIS),
     )
     cells = base.mark_rect().encode(
         color=alt.Color(
@@ -126,7 +128,12 @@ def std_diff_heatmap(frame: pd.DataFrame) -> alt.Chart:
         ),
         tooltip=["segment_name:N", "feature:N", alt.Tooltip("std_diff:Q", format="+.2f")],
     )
-    text = base.mark_text(fontSize=11).encode(text=alt.Text("std_diff:Q", format="+.1f"))
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text("std_diff:Q", format="+.1f"),
+        color=alt.condition(
+            f"abs(datum.std_diff) > {0.6 * limit}", alt.value("white"), alt.value("black")
+        ),
+    )
     return (cells + text).properties(height=alt.Step(22))
 
 

@@ -8,6 +8,8 @@ import pandas as pd
 import streamlit as st
 from app_lib import charts, config, ui
 
+ROW_PIXELS = 35  # st.dataframe's row height
+
 
 def profile_table(segments: list[dict[str, Any]], labels: dict[str, str]) -> pd.DataFrame:
     """Median of every feature per segment, original units (rows: features)."""
@@ -97,7 +99,12 @@ def main() -> None:
 
     st.subheader("Profiles")
     st.caption("Median of each variable per segment, in original units.")
-    st.dataframe(profile_table(segments, labels).style.format("{:,.2f}"), width="stretch")
+    profiles = profile_table(segments, labels)
+    st.dataframe(
+        profiles.style.format("{:,.2f}"),
+        width="stretch",
+        height=ROW_PIXELS * (len(profiles) + 1) + 3,  # every feature visible, no inner scroll
+    )
     st.subheader("How each segment differs from the population")
     st.caption(
         "Standardized difference: (segment mean - population mean) / population standard "

@@ -61,7 +61,11 @@ def read_csv(data: bytes) -> pd.DataFrame:
     """Every cell as text, nothing converted, nothing dropped."""
     try:
         frame = pd.read_csv(
-            io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True
+            io.BytesIO(data),
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            encoding="utf-8-sig",  # spreadsheet exports often start with a byte-order mark
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UploadError(f"Cannot read the file as CSV: {exc}") from None

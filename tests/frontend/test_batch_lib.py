@@ -47,9 +47,16 @@ def test_rows_become_requests_with_ids_and_nulls() -> None:
     ]
 
 
+def test_byte_order_mark_does_not_hide_the_first_column() -> None:
+    frame = batch.read_csv("\ufeffCUST_ID,BALANCE\nC1,1\n".encode())
+    assert list(frame.columns) == ["CUST_ID", "BALANCE"]
+
+
 def test_unreadable_file_is_a_clear_error() -> None:
     with pytest.raises(batch.UploadError, match="Cannot read the file as CSV"):
         batch.read_csv(b"")
+    with pytest.raises(batch.UploadError, match="Cannot read the file as CSV"):
+        batch.read_csv("BALANCE\n\xe9\n".encode("latin-1"))
 
 
 def test_chunks_cover_every_row_once() -> None:

@@ -159,8 +159,9 @@ def run_validate(args: argparse.Namespace, _: S3Client | None) -> str:
 
 def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
     k_range = _k_range(args)
-    result = _validated(args.data, max(k_range[1], args.k or 0))
-    assert result.frame is not None  # _validated raised otherwise
+    frame = _validated(args.data, max(k_range[1], args.k or 0)).frame
+    if frame is None:  # unreachable: _validated raises on errors
+        raise CommandError(f"{args.data} could not be validated", EXIT_INVALID)
     reference = _reference_centroids(args, s3_client)
 
     from training.pipeline import ParityError, build_bundle  # heavy: import only to train
@@ -168,7 +169,7 @@ def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
     try:
         with threadpool_limits(limits=args.threads):
             summary = build_bundle(
-                result.frame,
+                frame,
                 args.out,
                 k=args.k,
                 k_range=k_range,
@@ -179,7 +180,9 @@ def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
                 progress=not args.no_progress,
             )
     except ParityError as exc:
-        raise CommandError(f"parity check failed, no bundle written: {exc}") from exc
+        raise CommandError(
+            f"parity check failed ({exc}); {args.out} has no manifest.json and cannot be published"
+        ) from exc
     except OSError as exc:
         raise CommandError(f"cannot write the bundle to {args.out}: {exc}") from exc
     return summary.one_line()

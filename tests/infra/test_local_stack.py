@@ -73,6 +73,18 @@ def alive(pid: int) -> bool:
         return False
 
 
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) of sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 def environment_of(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     pairs = (item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
@@ -163,6 +175,10 @@ def test_local_stack_serves_the_api_and_the_ui_and_stops_cleanly(stack: LocalSta
     output = stack.output()
     for port in stack.ports.values():
         assert f"http://127.0.0.1:{port}" in output  # the URLs are printed
+
+    # Every server listens on loopback only: nothing is exposed to the network.
+    for port in stack.ports.values():
+        assert listening_addresses(port) == {"0100007F"}, port  # 127.0.0.1
 
     # One customer scored over HTTP, through the API, with the key passed through.
     status, body = request(stack.url("API_PORT", "/v1/segment"), first_customer())

@@ -40,6 +40,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process: a fairer figure than wall time on a
+    shared machine, where other jobs take turns on the same cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 1)
+
+
 def make_large_csv(rows: int, path: Path, seed: int = 0) -> None:
     """Write ``rows`` customers resampled from the real data with noise (valid values)."""
     import numpy as np
@@ -82,6 +89,7 @@ def run_case(csv: Path, scalable: bool | None) -> dict[str, Any]:
         "validate_s": round(validated - started, 2),
         "train_s": round(finished - validated, 2),
         "total_s": round(finished - started, 2),
+        "cpu_s": _cpu_s(),
         "peak_mb": round(_peak_mb()),
         "algorithm": summary.algorithm,
         "k": summary.k,
@@ -113,6 +121,7 @@ def run_kmeans_baseline(csv: Path, k: int) -> dict[str, Any]:
         model.fit(scaled)
         timings[f"{name}_s"] = round(time.perf_counter() - started, 2)
         timings[f"{name}_wcss"] = float(model.inertia_)
+    timings["cpu_s"] = _cpu_s()
     timings["peak_mb"] = round(_peak_mb())
     return timings
 
@@ -207,7 +216,7 @@ def main() -> None:
         default=None,
         help="OMP_NUM_THREADS for the workers (default: the environment's)",
     )
-    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--skip-large", action="store_true", help="real-data cases only")
     args = parser.parse_args()
     threads = args.threads or os.environ.get("OMP_NUM_THREADS", "unset")
     print(f"machine: {_machine()}; OMP_NUM_THREADS={threads}")

@@ -52,18 +52,13 @@ def _fit(
 
 
 def _regressor(quantile: float, seed: int) -> HistGradientBoostingRegressor:
-    """Gradient-boosted quantile regression, early-stopped on a 10% validation split.
+    """Gradient-boosted quantile regression with scikit-learn's defaults.
 
-    Learning rate 0.2 with early stopping matched the default (0.1, 100 rounds) on
-    held-out pinball loss on the real data (716.6 vs 716.9) in half the fit time.
+    Early stopping is automatic (on above 10,000 rows). Tried on the real data: learning
+    rate 0.2 with early stopping always on halves the fit time but raised the held-out
+    pinball loss from 717 to 728, so the defaults stay.
     """
-    return HistGradientBoostingRegressor(
-        loss="quantile",
-        quantile=quantile,
-        learning_rate=0.2,
-        early_stopping=True,
-        random_state=seed,
-    )
+    return HistGradientBoostingRegressor(loss="quantile", quantile=quantile, random_state=seed)
 
 
 def _scores(

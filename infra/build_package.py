@@ -197,7 +197,18 @@ import app  # the Chalice app: routes and event handlers register at import
 session = onnxruntime.InferenceSession(sys.argv[2], providers=["CPUExecutionProvider"])
 out = session.run(None, {"x": numpy.array([[1.0, 2.0]], dtype=numpy.float32)})[0]
 assert out.tolist() == [[2.0, 3.0]], out
-print("smoke check: app imports, onnxruntime", onnxruntime.__version__, "runs")
+# An API Gateway request through the Lambda handler. The S3 endpoint is a closed loopback
+# port, so there is no model: the answer must be the contract's 503 problem+json.
+context = {"resourcePath": "/v1/health", "httpMethod": "GET", "requestId": "smoke-check"}
+event = {"resource": "/v1/health", "path": "/v1/health", "httpMethod": "GET",
+         "headers": {}, "multiValueHeaders": {}, "queryStringParameters": None,
+         "multiValueQueryStringParameters": None, "pathParameters": None,
+         "stageVariables": None, "requestContext": context, "body": None,
+         "isBase64Encoded": False}
+response = app.app(event, None)
+assert response["statusCode"] == 503, response
+assert response["headers"]["Content-Type"] == "application/problem+json", response
+print("smoke check: app imports and answers, onnxruntime", onnxruntime.__version__, "runs")
 """
 
 
@@ -236,6 +247,10 @@ def smoke_check(package: Path) -> None:
             "PYTHONDONTWRITEBYTECODE": "1",
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "smoke-check",
+            "AWS_SECRET_ACCESS_KEY": "smoke-check",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # closed: no AWS call leaves the host
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "MODEL_BUCKET": "smoke-check",
             "CACHE_TABLE": "smoke-check",
             "BATCH_BUCKET": "smoke-check",

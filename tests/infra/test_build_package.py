@@ -74,7 +74,7 @@ def test_package_builds_for_lambda_under_the_size_limit(tmp_path: Path) -> None:
         timeout=1200,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "smoke check: app imports" in run.stdout
+    assert "smoke check: app imports and answers" in run.stdout
     zip_path = tmp_path / "lambda.zip"
     size = zip_path.stat().st_size
     assert f"{size / MB:.1f} MB zipped" in run.stdout

@@ -21,6 +21,6 @@ find_python312() {
 if [ ! -x .venv/bin/python ]; then
   "$(find_python312)" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
+[ -x .venv/bin/uv ] || .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
 .venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[${extras}]"
 echo "setup: .venv ready ($(.venv/bin/python -V), extras: ${extras})"

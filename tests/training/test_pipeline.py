@@ -200,24 +200,24 @@ def test_a_failed_parity_check_leaves_no_manifest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "bundle"
-    build_bundle(_small_frame(), out, k_range=(1, 4), progress=False)
+    build_bundle(_small_frame(600), out, k=2, k_range=(2, 2), progress=False)
     assert (out / "manifest.json").is_file()
     # An impossible bound (real float32 rounding is ~1e-6): the same run must now fail.
     monkeypatch.setitem(parity.BOUNDS, "scaled", 0.0)
     with pytest.raises(ParityError, match="scaled: max abs diff"):
-        build_bundle(_small_frame(), out, k_range=(1, 4), progress=False)
+        build_bundle(_small_frame(600), out, k=2, k_range=(2, 2), progress=False)
     assert not (out / "manifest.json").exists()
 
 
 def test_k_override_and_reference_ids(tmp_path: Path) -> None:
-    first = build_bundle(_small_frame(), tmp_path / "a", k=4, k_range=(1, 4), progress=False)
+    first = build_bundle(_small_frame(), tmp_path / "a", k=4, k_range=(4, 4), progress=False)
     assert first.k == 4 and first.k_source == "override"
     reference = [s["centroid_raw"] for s in first.manifest["segments"]]
     again = build_bundle(
         _small_frame(),
         tmp_path / "b",
         k=4,
-        k_range=(1, 4),
+        k_range=(4, 4),
         seed=5,
         reference_centroids=reference,
         progress=False,

@@ -97,6 +97,7 @@ def run_case(csv: Path, scalable: bool | None) -> dict[str, Any]:
         "silhouette_sample": manifest["elbow"]["silhouette_sample_size"],
         "segments": list(summary.segment_names),
         "parity": manifest["parity"]["passed"],
+        "step_seconds": manifest["training"]["step_seconds"],
     }
 
 

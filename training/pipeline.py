@@ -57,6 +57,34 @@ class BundleSummary:
         )
 
 
+class _StepClock:
+    """A progress bar over the pipeline's steps that also records each step's seconds."""
+
+    STEPS = 7
+
+    def __init__(self, progress: bool) -> None:
+        self._bar = tqdm(total=self.STEPS, desc="training", disable=not progress, unit="step")
+        self.seconds: dict[str, float] = {}
+        self._current: str | None = None
+        self._started = 0.0
+
+    def begin(self, step: str) -> None:
+        """End the running step (if any) and start ``step``."""
+        self._finish()
+        self._current, self._started = step, time.perf_counter()
+        self._bar.set_postfix_str(step)
+
+    def close(self) -> None:
+        self._finish()
+        self._bar.close()
+
+    def _finish(self) -> None:
+        if self._current is not None:
+            self.seconds[self._current] = round(time.perf_counter() - self._started, 3)
+            self._bar.update()
+            self._current = None
+
+
 def _frame_sha256(frame: pd.DataFrame) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
@@ -92,20 +120,18 @@ def build_bundle(
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     n = len(raw)
     large = is_scalable(n, scalable)
-    steps = tqdm(total=7, desc="training", disable=not progress, unit="step")
+    steps = _StepClock(progress)
 
-    steps.set_postfix_str("preprocess")
+    steps.begin("preprocess")
     preprocessor = make_preprocessor().fit(raw)
     scaled = np.asarray(preprocessor.transform(raw), dtype=np.float64)
-    steps.update()
 
-    steps.set_postfix_str("elbow")
+    steps.begin("elbow")
     chosen = elbow.analyse(
         scaled, k_range, seed=seed, k_override=k, scalable=large, progress=progress
     )
-    steps.update()
 
-    steps.set_postfix_str("kmeans")
+    steps.begin("kmeans")
     reference = (
         reference_to_model_space(preprocessor, reference_centroids) if reference_centroids else None
     )
@@ -119,17 +145,15 @@ def build_bundle(
     )
     centers = np.asarray(model.cluster_centers_, dtype=np.float64)
     distances = np.asarray(model.transform(scaled), dtype=np.float64)
-    steps.update()
 
-    steps.set_postfix_str("profiles")
+    steps.begin("profiles")
     profiles = build_profiles(raw, scaled, labels, centers, preprocessor)
     names = naming.name_segments(profiles)
     imputed_raw = np.asarray(preprocessor.named_steps["impute"].transform(raw), dtype=np.float64)
     tree = surrogate.fit_surrogate(imputed_raw, labels, chosen.k, seed)
     seg_map = segment_map.build_map(scaled, labels, centers, seed)
-    steps.update()
 
-    steps.set_postfix_str("limit models")
+    steps.begin("limit models")
     limit_columns = [FEATURE_NAMES.index(name) for name in LIMIT_MODEL_FEATURES]
     limit_raw = raw[:, limit_columns]
     target = raw[:, FEATURE_NAMES.index(LIMIT_TARGET)]
@@ -142,9 +166,8 @@ def build_bundle(
         max_fit_rows=SCALABLE_LIMIT_FIT_ROWS if large else None,
         progress=progress,
     )
-    steps.update()
 
-    steps.set_postfix_str("export + parity")
+    steps.begin("export + parity")
     files: dict[str, bytes] = {"segmenter.onnx": export.export_segmenter(preprocessor, centers)}
     references = [_limit_reference("limit_global.onnx", limit_models.global_models, limit_raw)]
     for segment, models in sorted(limit_models.segment_models.items()):
@@ -154,9 +177,8 @@ def build_bundle(
         parity.check_segmenter(files["segmenter.onnx"], raw, labels, distances, scaled),
         parity.check_limits(limit_raw, references),
     )
-    steps.update()
 
-    steps.set_postfix_str("bundle")
+    steps.begin("bundle")
     segments = []
     for profile, named in zip(profiles, names, strict=True):
         segment = profile["id"]
@@ -231,10 +253,10 @@ def build_bundle(
                 "seconds": round(seconds, 3),
                 "k_range": list(k_range),
                 "limit_fit_rows_cap": SCALABLE_LIMIT_FIT_ROWS if large else None,
+                "step_seconds": dict(steps.seconds),
             },
         },
     )
-    steps.update()
     steps.close()
     return BundleSummary(
         version=manifest["version"],

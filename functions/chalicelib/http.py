@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -84,7 +85,9 @@ def handle(
     """Run one request: checks, the route, errors as problem+json, logs and metrics."""
     started = time.perf_counter()
     route = request.context.get("resourcePath", "")
-    observability.start_request(request.context.get("requestId"), route)
+    # API Gateway always sends a request id; chalice local and test events may not.
+    request_id = request.context.get("requestId") or uuid.uuid4().hex
+    observability.start_request(request_id, route)
     error: ProblemError | None = None
     try:
         check_request(request, settings)

@@ -1,0 +1,68 @@
+"""Logs carry the request id and outcome but no customer value; metrics count what happened."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.functions.conftest import ApiFactory, post_json
+
+SECRET_BALANCE = 4321.987654
+SECRET_ID = "C-PRIVATE-77"
+
+
+def emitted(text: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """The service's JSON log lines, formatted by its own Powertools formatter."""
+    from chalicelib.observability import SERVICE, logger
+
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(logger.registered_formatter)
+    standard = logging.getLogger(SERVICE)  # the logging.Logger behind Powertools' Logger
+    standard.addHandler(handler)
+    yield lines
+    standard.removeHandler(handler)
+
+
+def test_logs_and_metrics_without_customer_values(
+    make_api: ApiFactory,
+    published: str,
+    valid_row: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+    log_lines: io.StringIO,
+) -> None:
+    client = make_api(POWERTOOLS_METRICS_DISABLED="false")
+    capfd.readouterr()
+    row = {**valid_row, "CUST_ID": SECRET_ID, "BALANCE": SECRET_BALANCE}
+    assert post_json(client, "/v1/segment", row).status_code == 200
+    bad = {**row, "PURCHASES": -123.456789}
+    assert post_json(client, "/v1/segment", bad).status_code == 400
+    printed = capfd.readouterr().out
+    logged = log_lines.getvalue()
+    for secret in (SECRET_ID, str(SECRET_BALANCE), "123.456789"):
+        assert secret not in printed
+        assert secret not in logged
+    logs = [r for r in emitted(logged) if r.get("message") == "request done"]
+    assert [(r["route"], r["status"]) for r in logs] == [("/v1/segment", 200), ("/v1/segment", 400)]
+    assert all(r["request_id"] for r in logs)
+    assert logs[1]["error"] == "ValidationFailed"
+    assert logs[1]["error_fields"] == ["PURCHASES"]
+    metrics = [r for r in emitted(printed) if "_aws" in r]
+    names = {
+        m["Name"] for r in metrics for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"CacheMiss", "Latency", "ErrorValidationFailed"} <= names

@@ -250,3 +250,13 @@ def test_train_on_real_data_keeps_ids_of_the_published_version(
 
     assert main(["publish", str(out_dir), "--no-progress", *store], s3_client=s3) == EXIT_OK
     assert last_line(capsys.readouterr().out).endswith(f"(previous: {published['version']})")
+
+
+def test_train_with_a_reference_that_is_not_a_bundle_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "bundle"
+    argv = ["train", "--data", str(REAL_DATA), "--out", str(out_dir), "--reference", str(tmp_path)]
+    assert main(argv) == EXIT_INVALID
+    assert f"--reference {tmp_path}: " in capsys.readouterr().err
+    assert not out_dir.exists()

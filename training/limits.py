@@ -21,6 +21,8 @@ from sklearn.metrics import mean_absolute_error, mean_pinball_loss
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+from training.export import float32_grid, snap_thresholds_to_float32
+
 QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
 #: A segment needs at least this many training rows to get its own model.
 MIN_SEGMENT_TRAIN_ROWS = 300
@@ -48,7 +50,10 @@ def _fit(
     if max_rows is not None and len(y) > max_rows:
         rows = np.random.default_rng(seed).choice(len(y), size=max_rows, replace=False)
         X, y = X[rows], y[rows]
-    return {q: _regressor(q, seed).fit(X, y) for q in QUANTILES}
+    models = {q: _regressor(q, seed).fit(X, y) for q in QUANTILES}
+    for model in models.values():
+        snap_thresholds_to_float32(model)
+    return models
 
 
 def _regressor(quantile: float, seed: int) -> HistGradientBoostingRegressor:
@@ -93,7 +98,8 @@ def fit_limit_models(
     training time stays bounded on very large data.
     """
     known = ~np.isnan(y)
-    X, y, segments = X[known], y[known], segments[known]
+    # Fit and judge on the float32 values the exported graph will see (see export.py).
+    X, y, segments = float32_grid(X[known]), y[known], segments[known]
     rows = np.arange(len(y))
     counts = np.bincount(segments)
     stratify = segments if counts[counts > 0].min() >= 2 else None

@@ -144,7 +144,6 @@ def build_bundle(
         reference_centers=reference,
     )
     centers = np.asarray(model.cluster_centers_, dtype=np.float64)
-    distances = np.asarray(model.transform(scaled), dtype=np.float64)
 
     steps.begin("profiles")
     profiles = build_profiles(raw, scaled, labels, centers, preprocessor)
@@ -173,8 +172,16 @@ def build_bundle(
     for segment, models in sorted(limit_models.segment_models.items()):
         references.append(_limit_reference(f"limit_segment_{segment}.onnx", models, limit_raw))
     files.update({ref.file: ref.onnx_bytes for ref in references})
+    # scikit-learn's answers on the float32 values the graphs receive.
+    scaled32 = np.asarray(preprocessor.transform(export.float32_grid(raw)), dtype=np.float64)
     parity_result = parity.verdict(
-        parity.check_segmenter(files["segmenter.onnx"], raw, labels, distances, scaled),
+        parity.check_segmenter(
+            files["segmenter.onnx"],
+            raw,
+            np.asarray(model.predict(scaled32), dtype=np.int64),
+            np.asarray(model.transform(scaled32), dtype=np.float64),
+            scaled32,
+        ),
         parity.check_limits(limit_raw, references),
     )
 
@@ -279,5 +286,8 @@ def _limit_reference(
     return parity.LimitReference(
         file=file,
         onnx_bytes=export.export_quantile_models(models, limit_raw.shape[1]),
-        expected={q: np.asarray(m.predict(limit_raw), dtype=np.float64) for q, m in models.items()},
+        expected={
+            q: np.asarray(m.predict(export.float32_grid(limit_raw)), dtype=np.float64)
+            for q, m in models.items()
+        },
     )

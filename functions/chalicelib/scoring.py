@@ -202,15 +202,19 @@ class ScoringModel:
     def _limit_bands(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """[N, 3] sorted p25/p50/p75, one onnxruntime run per limit model in use."""
         limit_inputs = np.ascontiguousarray(features[:, self._limit_columns])
-        which = self._segment_limit[labels]
-        bands = np.empty((len(labels), 3), dtype=np.float64)
-        for index in np.unique(which).tolist():
-            rows = np.flatnonzero(which == index)
-            outputs = self._limit_sessions[index].run(
-                ["p25", "p50", "p75"], {"features": limit_inputs[rows]}
+        outputs = ["p25", "p50", "p75"]
+        if len(self._limit_sessions) == 1:  # every segment uses the global model
+            bands = np.concatenate(
+                self._limit_sessions[0].run(outputs, {"features": limit_inputs}), axis=1
             )
-            bands[rows] = np.concatenate(outputs, axis=1)
-        return np.sort(bands, axis=1)  # quantile crossing is possible
+        else:
+            which = self._segment_limit[labels]
+            bands = np.empty((len(labels), 3), dtype=np.float32)
+            for index in set(which.tolist()):
+                rows = np.flatnonzero(which == index)
+                run = self._limit_sessions[index].run(outputs, {"features": limit_inputs[rows]})
+                bands[rows] = np.concatenate(run, axis=1)
+        return np.sort(bands.astype(np.float64), axis=1)  # quantile crossing is possible
 
     @staticmethod
     def _credit_limit(

@@ -292,7 +292,7 @@ import onnxruntime
 t2 = time.perf_counter()
 import boto3, botocore
 t3 = time.perf_counter()
-import aws_lambda_powertools, rfc8785
+import aws_lambda_powertools
 from aws_lambda_powertools import Logger, Metrics
 t4 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
@@ -318,7 +318,7 @@ assert response["statusCode"] == 200, response
 first = t6 - t5
 print(json.dumps({
   "import numpy": t1 - t0, "import onnxruntime": t2 - t1, "import boto3": t3 - t2,
-  "import powertools + rfc8785": t4 - t3, "import app (chalice + chalicelib)": t5 - t4,
+  "import powertools": t4 - t3, "import app (chalice + chalicelib)": t5 - t4,
   "first request, of which:": first,
   "  S3 manifest + every file + sha256": marks["read"],
   "  onnxruntime sessions": marks["build"],

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import rfc8785
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -43,17 +43,33 @@ DYNAMODB_CLIENT_CONFIG = Config(
 
 
 def cache_key(model_version: str, values: Sequence[float | None]) -> str:
-    """sha256 of the RFC 8785 canonical JSON of the model version and the validated input.
+    """sha256 of a canonical binary form of the model version and the validated input.
 
-    The input is the list of values in the manifest's feature order (the version fixes
-    that order), every number as a float so ``1`` and ``1.0`` give the same key, ``null``
-    for a missing optional value.
+    The form is the version (length-prefixed UTF-8), a bitmask of the values present, then
+    every value as a little-endian float64 in the manifest's feature order (the version
+    fixes that order; a missing value packs as 0.0 and is told apart by the mask). It is
+    canonical by construction: ``1`` and ``1.0`` are the same float, ``-0.0`` is normalised
+    to ``0.0``, and a missing, absent or ``null`` value is the same ``None`` after
+    validation. Packing costs a few microseconds, where canonical JSON cost tens.
     """
-    payload: dict[str, Any] = {
-        "model_version": model_version,
-        "input": [None if v is None else float(v) for v in values],
-    }
-    return hashlib.sha256(rfc8785.dumps(payload)).hexdigest()
+    version = model_version.encode()
+    present = 0
+    numbers: list[float] = []
+    for position, value in enumerate(values):
+        if value is None:
+            numbers.append(0.0)
+        else:
+            present |= 1 << position
+            numbers.append(float(value) + 0.0)  # -0.0 + 0.0 == +0.0
+    payload = b"".join(
+        (
+            struct.pack("<I", len(version)),
+            version,
+            present.to_bytes((len(numbers) + 7) // 8, "little"),
+            struct.pack(f"<{len(numbers)}d", *numbers),
+        )
+    )
+    return hashlib.sha256(payload).hexdigest()
 
 
 @dataclass

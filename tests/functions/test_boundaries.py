@@ -37,7 +37,7 @@ def test_functions_never_import_the_training_stack() -> None:
 def test_requirements_list_only_the_serving_runtime() -> None:
     lines = (FUNCTIONS_DIR / "requirements.txt").read_text().splitlines()
     names = {line.split(">")[0].split("=")[0].strip() for line in lines if line[:1].isalpha()}
-    assert names == {"onnxruntime", "numpy", "rfc8785", "aws-lambda-powertools"}
+    assert names == {"onnxruntime", "numpy", "aws-lambda-powertools"}
 
 
 def test_settings_from_environment() -> None:

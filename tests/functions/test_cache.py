@@ -103,9 +103,29 @@ def test_key_treats_one_and_one_point_zero_alike() -> None:
     assert cache_key("v1", (1, 2, None)) == cache_key("v1", (1.0, 2.0, None))
 
 
-@pytest.mark.parametrize(("version", "values"), [("v2", (1.0, 2.0, None)), ("v1", (1.0, 2.0, 0.0))])
+def test_key_treats_negative_zero_as_zero() -> None:
+    assert cache_key("v1", (-0.0, 2.0, None)) == cache_key("v1", (0.0, 2.0, None))
+
+
+@pytest.mark.parametrize(
+    ("version", "values"),
+    [
+        ("v2", (1.0, 2.0, None)),  # another model version
+        ("v1", (1.0, 2.0, 0.0)),  # a missing value is not a zero
+        ("v1", (1.0, 2.5, None)),  # another value
+        ("v1", (2.0, 1.0, None)),  # the same values in another order
+        ("v1", (None, 2.0, 1.0)),  # missing elsewhere
+        ("v1" + "\x00", (1.0, 2.0, None)),  # the version is length-prefixed
+    ],
+)
 def test_key_changes_with_version_and_input(version: str, values: tuple[Any, ...]) -> None:
     assert cache_key("v1", (1.0, 2.0, None)) != cache_key(version, values)
+
+
+def test_key_is_a_sha256_hex_digest() -> None:
+    key = cache_key("v1", (1.0, None))
+    assert len(key) == 64
+    assert int(key, 16) >= 0
 
 
 def test_dynamodb_items_carry_the_ttl_attribute(dynamodb: Any, clock: FakeClock) -> None:

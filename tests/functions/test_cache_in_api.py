@@ -57,3 +57,19 @@ def test_single_and_batch_share_the_cache(
     rows = [valid_row, {**valid_row, "TENURE": 11}]
     batch = post_json(client, "/v1/segment/batch", {"customers": rows}).json_body
     assert [r["result"]["cache"] for r in batch["results"]] == ["hit", "miss"]
+
+
+def test_equal_inputs_written_differently_share_one_cache_entry(
+    make_api: ApiFactory, published: str, valid_row: dict[str, Any]
+) -> None:
+    """Absent and null are the same missing value; 0, 0.0 and -0.0 the same number."""
+    client = make_api()
+    without_minimum = {k: v for k, v in valid_row.items() if k != "MINIMUM_PAYMENTS"}
+    first = post_json(client, "/v1/segment", without_minimum).json_body
+    assert first["cache"] == "miss"
+    same = {**without_minimum, "MINIMUM_PAYMENTS": None, "CASH_ADVANCE": -0.0}
+    second = post_json(client, "/v1/segment", same).json_body
+    assert second["cache"] == "hit"
+    assert {**second, "cache": "miss"} == first
+    other = post_json(client, "/v1/segment", {**without_minimum, "CASH_ADVANCE": 1.0}).json_body
+    assert other["cache"] == "miss"

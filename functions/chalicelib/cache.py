@@ -95,7 +95,12 @@ class ResultCache(Protocol):
 
 
 class InMemoryCache:
-    """A bounded per-container cache (tests, benchmarks, local runs without DynamoDB)."""
+    """A bounded per-container cache (tests, benchmarks, local runs without DynamoDB).
+
+    It keeps the result objects themselves, not JSON copies: results are never mutated
+    after scoring (the service wraps each one in a new top-level dict), so a copy would
+    only cost an encode on every store and a decode on every hit.
+    """
 
     def __init__(
         self, ttl_seconds: float = 3600, max_items: int = 10_000, clock: Clock = time.time
@@ -103,7 +108,7 @@ class InMemoryCache:
         self.ttl_seconds = ttl_seconds
         self.max_items = max_items
         self.clock = clock
-        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, Result]] = OrderedDict()
 
     def get_many(self, keys: Sequence[str]) -> CacheLookup:
         now = self.clock()
@@ -111,13 +116,13 @@ class InMemoryCache:
         for key in keys:
             entry = self._items.get(key)
             if entry is not None and entry[0] > now:
-                found[key] = json.loads(entry[1])
+                found[key] = entry[1]
         return CacheLookup(found)
 
     def put_many(self, items: Mapping[str, Result], model_version: str) -> bool:
         expires_at = self.clock() + self.ttl_seconds
         for key, result in items.items():
-            self._items.setdefault(key, (expires_at, json.dumps(result)))
+            self._items.setdefault(key, (expires_at, result))
             self._items.move_to_end(key)
         while len(self._items) > self.max_items:
             self._items.popitem(last=False)

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import config, observability
+from chalicelib import aws, config, observability
 from chalicelib.errors import ModelUnavailable
 from chalicelib.service import ScoringService
 
@@ -154,9 +154,7 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
 
 
 def _s3_client() -> Any:
-    import boto3
-
-    return boto3.client("s3")
+    return aws.client("s3")
 
 
 def _open_input(s3: Any, bucket: str, key: str) -> IO[bytes]:

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import aws
+
 Result = dict[str, Any]
 Clock = Callable[[], float]
 
@@ -149,9 +151,7 @@ class DynamoDBCache:
         clock: Clock = time.time,
     ) -> None:
         if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+            client = aws.client("dynamodb", DYNAMODB_CLIENT_CONFIG)
         self.client = client
         self.table_name = table_name
         self.ttl_seconds = ttl_seconds

@@ -27,6 +27,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import aws
 from chalicelib.errors import BundleIntegrityError, ModelUnavailable
 
 SUPPORTED_SCHEMA_VERSION = 1
@@ -53,9 +54,7 @@ class BundleReader:
 
     def __init__(self, bucket: str, prefix: str, s3_client: Any = None) -> None:
         if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3", config=S3_CLIENT_CONFIG)
+            s3_client = aws.client("s3", S3_CLIENT_CONFIG)
         self.s3 = s3_client
         self.bucket = bucket
         self.prefix = prefix

@@ -34,6 +34,16 @@ def test_functions_never_import_the_training_stack() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def test_functions_make_clients_with_botocore_not_boto3() -> None:
+    """boto3 would only add import time to every cold start (see chalicelib/aws.py)."""
+    importers = [
+        str(path.relative_to(FUNCTIONS_DIR))
+        for path in sorted(FUNCTIONS_DIR.rglob("*.py"))
+        if ".chalice" not in path.parts and "boto3" in imported_top_level_names(path)
+    ]
+    assert importers == []
+
+
 def test_requirements_list_only_the_serving_runtime() -> None:
     lines = (FUNCTIONS_DIR / "requirements.txt").read_text().splitlines()
     names = {line.split(">")[0].split("=")[0].strip() for line in lines if line[:1].isalpha()}

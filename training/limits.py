@@ -104,6 +104,8 @@ def fit_limit_models(
     counts = np.bincount(segments)
     stratify = segments if counts[counts > 0].min() >= 2 else None
     train, test = train_test_split(rows, test_size=TEST_SHARE, random_state=seed, stratify=stratify)
+    if max_fit_rows is not None and len(test) > max_fit_rows:  # judging needs no more rows
+        test = np.sort(np.random.default_rng(seed).choice(test, max_fit_rows, replace=False))
     bar = tqdm(total=3 * (1 + 2 * k), desc="limit models: fits", disable=not progress, leave=False)
 
     global_eval = _fit(X[train], y[train], seed, max_fit_rows)

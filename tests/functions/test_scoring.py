@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from chalicelib.cache import InMemoryCache
 from chalicelib.model_store import Bundle
 from chalicelib.scoring import ScoringModel, _percentile, _typicality
+from chalicelib.service import ScoringService
 
 from tests.functions.conftest import TrainedBundle
 from tests.functions.test_agreement import real_rows
@@ -92,3 +94,20 @@ def test_limit_position_against_the_band(model: ScoringModel) -> None:
         credit = result["credit_limit"]
         if credit["benchmark"] == band:
             assert (credit["position"], credit["suggestion"]) == (position, suggestion)
+
+
+def test_in_memory_hits_share_no_state_between_responses(
+    model: ScoringModel, valid_row: dict[str, Any]
+) -> None:
+    """The in-memory cache hands out the stored result object itself (no JSON copy): each
+    response must still carry its own id and cache outcome and leave the entry intact."""
+    service = ScoringService(lambda: model, InMemoryCache())
+    first = service.score_one({**valid_row, "CUST_ID": "A"})
+    second = service.score_one({**valid_row, "CUST_ID": "B"})
+    assert (first["cache"], first["customer_id"]) == ("miss", "A")
+    assert (second["cache"], second["customer_id"]) == ("hit", "B")
+    batch = service.score_batch([{**valid_row, "CUST_ID": "C"}])
+    assert batch["results"][0]["result"]["customer_id"] == "C"
+    again = service.score_one({**valid_row, "CUST_ID": "A"})
+    assert again == {**first, "cache": "hit"}
+    assert json.loads(json.dumps(again)) == again

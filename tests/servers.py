@@ -68,7 +68,7 @@ def wait_for_port(
     raise TimeoutError(f"nothing listening on {HOST}:{port} after {timeout:.0f} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
     """Stop the server and its children (it runs in its own process group)."""
     if process.poll() is not None:
         return
@@ -95,7 +95,7 @@ def _serve(command: list[str], port: int, env: Mapping[str, str], cwd: Path) -> 
         wait_for_port(port, process)
         yield
     finally:
-        _stop(process)
+        stop_process_group(process)
         log.close()
 
 

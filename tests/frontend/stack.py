@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,14 @@ from pathlib import Path
 
 import requests
 
-from tests.servers import HOST, OFFLINE_AWS_ENV, ROOT, free_port, wait_for_port
+from tests.servers import (
+    HOST,
+    OFFLINE_AWS_ENV,
+    ROOT,
+    free_port,
+    stop_process_group,
+    wait_for_port,
+)
 
 __all__ = ["API_KEY", "ROOT", "free_port", "start_streamlit", "wait_until_ok"]
 
@@ -72,10 +78,4 @@ def start_streamlit(api_url: str, log: Path, env: Mapping[str, str] | None = Non
             wait_until_ok(f"{url}/_stcore/health")
             yield url
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+            stop_process_group(process)

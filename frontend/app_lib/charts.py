@@ -93,19 +93,8 @@ def segment_sizes(segments: list[dict[str, Any]]) -> alt.Chart:
     frame = pd.DataFrame(
         [{"segment_name": s["name"], "size": s["size"], "share": s["share"]} for s in segments]
     )
-    return (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            x=alt.X("size:Q", title="Customers"),
-            y=alt.Y("segment_name:N", sort="-x", title=None, axis=LABEL_AXIS),
-            color=alt.Color(
-                "segment_name:N", legend=None, scale=alt.Scale(scheme=SEGMENT_COLOR_SCHEME)
-            ),
-            tooltip=["segment_name:N", "size:Q", alt.Tooltip("share:Q", format=".1%")],
-        )
-        .properties(height=alt.Step(28))
-    )
+    share = alt.Tooltip("share:Q", format=".1%")
+    return _segment_bars(frame, "size", "Customers", ["segment_name:N", "size:Q", share])
 
 
 def std_diff_heatmap(frame: pd.DataFrame) -> alt.Chart:
@@ -195,16 +184,21 @@ def elbow_curve(k_values: list[int], wcss: list[float], chosen_k: int) -> alt.La
 
 def segment_counts(counts: pd.DataFrame) -> alt.Chart:
     """Scored rows per segment (``counts`` has ``segment_name`` and ``rows``)."""
+    return _segment_bars(counts, "rows", "Rows", ["segment_name:N", "rows:Q"])
+
+
+def _segment_bars(frame: pd.DataFrame, value: str, title: str, tooltip: list[Any]) -> alt.Chart:
+    """One horizontal bar per segment (``frame`` has ``segment_name`` and ``value``)."""
     return (
-        alt.Chart(counts)
+        alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("rows:Q", title="Rows"),
+            x=alt.X(f"{value}:Q", title=title),
             y=alt.Y("segment_name:N", sort="-x", title=None, axis=LABEL_AXIS),
             color=alt.Color(
                 "segment_name:N", legend=None, scale=alt.Scale(scheme=SEGMENT_COLOR_SCHEME)
             ),
-            tooltip=["segment_name:N", "rows:Q"],
+            tooltip=tooltip,
         )
         .properties(height=alt.Step(28))
     )

@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from chalicelib.contract.row import COLUMN_RULES, ID_FIELD, ValueRule
+
 FeatureKind = Literal["amount", "score", "count", "months"]
 
-ID_COLUMN = "CUST_ID"
+ID_COLUMN = ID_FIELD
 LIMIT_TARGET = "CREDIT_LIMIT"
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One model input, with the rules that make a value valid.
+    """One model input: the row contract's rule for it, plus how to describe it.
 
     ``valid_min``/``valid_max`` are hard bounds (a value outside is impossible and is
     rejected); the range seen in training is a softer bound recorded in the manifest.
@@ -33,79 +35,94 @@ class Feature:
     optional: bool = False
     log1p: bool = False
 
-
-def _amount(name: str, label: str, description: str, *, optional: bool = False) -> Feature:
-    return Feature(name, label, description, "amount", optional=optional, log1p=True)
-
-
-def _score(name: str, label: str, description: str, *, valid_max: float | None = 1.0) -> Feature:
-    return Feature(name, label, description, "score", valid_max=valid_max)
+    @property
+    def rule(self) -> ValueRule:
+        """The row contract's value rule (what validation checks)."""
+        return ValueRule(self.name, self.integer, self.valid_min, self.valid_max, self.optional)
 
 
-def _count(name: str, label: str, description: str) -> Feature:
-    return Feature(name, label, description, "count", integer=True, log1p=True)
-
-
-FEATURES: tuple[Feature, ...] = (
-    _amount("BALANCE", "Balance", "Balance amount left in the account to make purchases"),
-    _score(
-        "BALANCE_FREQUENCY",
+# name -> (label, description, kind). Names, order, optional columns and bounds are the row
+# contract's (chalicelib.contract.row.COLUMN_RULES); this adds the words and the transform.
+_DESCRIPTIONS: dict[str, tuple[str, str, FeatureKind]] = {
+    "BALANCE": ("Balance", "Balance amount left in the account to make purchases", "amount"),
+    "BALANCE_FREQUENCY": (
         "Balance update frequency",
         "How frequently the balance is updated, score 0-1 (1 = frequently updated)",
+        "score",
     ),
-    _amount("PURCHASES", "Purchases", "Amount of purchases made from the account"),
-    _amount("ONEOFF_PURCHASES", "One-off purchases", "Maximum purchase amount done in one go"),
-    _amount(
-        "INSTALLMENTS_PURCHASES", "Instalment purchases", "Amount of purchases done in instalments"
+    "PURCHASES": ("Purchases", "Amount of purchases made from the account", "amount"),
+    "ONEOFF_PURCHASES": ("One-off purchases", "Maximum purchase amount done in one go", "amount"),
+    "INSTALLMENTS_PURCHASES": (
+        "Instalment purchases",
+        "Amount of purchases done in instalments",
+        "amount",
     ),
-    _amount("CASH_ADVANCE", "Cash advance", "Cash in advance given by the user"),
-    _score(
-        "PURCHASES_FREQUENCY",
+    "CASH_ADVANCE": ("Cash advance", "Cash in advance given by the user", "amount"),
+    "PURCHASES_FREQUENCY": (
         "Purchase frequency",
         "How frequently purchases are made, score 0-1 (1 = frequently)",
+        "score",
     ),
-    _score(
-        "ONEOFF_PURCHASES_FREQUENCY",
+    "ONEOFF_PURCHASES_FREQUENCY": (
         "One-off purchase frequency",
         "How frequently purchases happen in one go, score 0-1 (1 = frequently)",
+        "score",
     ),
-    _score(
-        "PURCHASES_INSTALLMENTS_FREQUENCY",
+    "PURCHASES_INSTALLMENTS_FREQUENCY": (
         "Instalment purchase frequency",
         "How frequently purchases in instalments are done, score 0-1 (1 = frequently)",
+        "score",
     ),
     # Described as a 0-1 score, but 8 real rows exceed 1 (up to 1.5): a ratio, not a
     # probability. Values above 1 are accepted; training reports them as a warning.
-    _score(
-        "CASH_ADVANCE_FREQUENCY",
+    "CASH_ADVANCE_FREQUENCY": (
         "Cash advance frequency",
         "How frequently the cash in advance is being paid (usually 0-1; values above 1 occur)",
-        valid_max=None,
+        "score",
     ),
-    _count("CASH_ADVANCE_TRX", "Cash advance transactions", "Number of cash-advance transactions"),
-    _count("PURCHASES_TRX", "Purchase transactions", "Number of purchase transactions made"),
-    _amount("CREDIT_LIMIT", "Credit limit", "Credit limit of the card for the user", optional=True),
-    _amount("PAYMENTS", "Payments", "Amount of payments done by the user"),
-    _amount(
-        "MINIMUM_PAYMENTS",
+    "CASH_ADVANCE_TRX": (
+        "Cash advance transactions",
+        "Number of cash-advance transactions",
+        "count",
+    ),
+    "PURCHASES_TRX": ("Purchase transactions", "Number of purchase transactions made", "count"),
+    "CREDIT_LIMIT": ("Credit limit", "Credit limit of the card for the user", "amount"),
+    "PAYMENTS": ("Payments", "Amount of payments done by the user", "amount"),
+    "MINIMUM_PAYMENTS": (
         "Minimum payments",
         "Minimum amount of payments made by the user",
-        optional=True,
+        "amount",
     ),
-    _score(
-        "PRC_FULL_PAYMENT",
+    "PRC_FULL_PAYMENT": (
         "Share of full payments",
         "Percent of full payment paid by the user, 0-1",
+        "score",
     ),
-    Feature(
-        "TENURE",
+    "TENURE": (
         "Tenure (months)",
         "Tenure of credit-card service for the user, in months",
         "months",
-        integer=True,
-        valid_min=1.0,
     ),
-)
+}
+_LOG1P_KINDS = frozenset({"amount", "count"})
+
+
+def _feature(rule: ValueRule) -> Feature:
+    label, description, kind = _DESCRIPTIONS[rule.name]
+    return Feature(
+        rule.name,
+        label,
+        description,
+        kind,
+        integer=rule.integer,
+        valid_min=rule.valid_min,
+        valid_max=rule.valid_max,
+        optional=rule.optional,
+        log1p=kind in _LOG1P_KINDS,
+    )
+
+
+FEATURES: tuple[Feature, ...] = tuple(_feature(rule) for rule in COLUMN_RULES)
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

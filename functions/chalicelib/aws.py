@@ -15,6 +15,11 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# What a failing AWS call raises (network, timeout, service error): the errors an optional
+# dependency turns into a degraded answer (chalicelib.breaker), everything else is a bug.
+ERRORS = (BotoCoreError, ClientError)
 
 # Sessions are not thread-safe; chalice local serves requests on threads.
 _lock = threading.Lock()

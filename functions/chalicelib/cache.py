@@ -3,7 +3,9 @@
 A cached result is keyed by the model version and the validated input, so identical input
 under the same model returns the identical result and a new model never sees stale ones.
 The cache is an optimisation only: any DynamoDB failure makes it report "unavailable" and
-the caller scores anyway (``cache: "bypass"``).
+the caller scores anyway (``cache: "bypass"``). A circuit breaker (chalicelib.breaker) skips
+DynamoDB altogether after a few failures in a row, so a hung table costs a request nothing
+while it is open.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from chalicelib import aws
+from chalicelib.breaker import OK, CircuitBreaker
+from chalicelib.config import DEFAULT_DEPENDENCY_TIMEOUT_SECONDS
 
 Result = dict[str, Any]
 Clock = Callable[[], float]
@@ -30,18 +34,24 @@ RESULT_ATTRIBUTE = "result"
 VERSION_ATTRIBUTE = "model_version"
 TTL_ATTRIBUTE = "expires_at"
 
-PING_KEY = "health-check"
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ROUNDS = 3
 
-# Short timeouts and one retry: a slow DynamoDB costs a request at most about a second
-# before it is bypassed.
-DYNAMODB_CLIENT_CONFIG = Config(
-    connect_timeout=0.5,
-    read_timeout=0.5,
-    retries={"max_attempts": 2, "mode": "standard"},
-)
+
+def dynamodb_config(timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS) -> Config:
+    """Short timeouts and a single attempt: a slow DynamoDB costs a request at most one
+    connect plus one read timeout before it is bypassed; the breaker, not retries, decides
+    when to ask again. (botocore's ``max_attempts`` counts retries, ``total_max_attempts``
+    every attempt.)"""
+    return Config(
+        connect_timeout=timeout_seconds,
+        read_timeout=timeout_seconds,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+    )
+
+
+DYNAMODB_CLIENT_CONFIG = dynamodb_config()
 
 
 def cache_key(model_version: str, values: Sequence[float | None]) -> str:
@@ -91,8 +101,9 @@ class ResultCache(Protocol):
         """Store results; False when the cache was unavailable."""
         ...
 
-    def ping(self) -> bool:
-        """True when the cache answers (for the health route)."""
+    def state(self) -> str:
+        """``ok``, ``unavailable`` or ``recovering`` (chalicelib.breaker), from what the
+        cache already knows: the health route must not wait on a hung table."""
         ...
 
 
@@ -130,8 +141,8 @@ class InMemoryCache:
             self._items.popitem(last=False)
         return True
 
-    def ping(self) -> bool:
-        return True
+    def state(self) -> str:
+        return OK
 
 
 class DynamoDBCache:
@@ -140,7 +151,8 @@ class DynamoDBCache:
     Items carry ``expires_at`` (epoch seconds) for DynamoDB's TTL; since TTL deletion lags,
     expiry is also checked on read. Single writes are conditional (``attribute_not_exists``)
     so an entry is written once; bulk writes use BatchWriteItem, which cannot be
-    conditional but only ever writes the same content for the same key.
+    conditional but only ever writes the same content for the same key. Every call goes
+    through ``breaker``: while it is open the cache answers "unavailable" without a call.
     """
 
     def __init__(
@@ -149,19 +161,21 @@ class DynamoDBCache:
         client: Any = None,
         ttl_seconds: int = 7 * 24 * 3600,
         clock: Clock = time.time,
+        breaker: CircuitBreaker | None = None,
+        timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS,
     ) -> None:
         if client is None:
-            client = aws.client("dynamodb", DYNAMODB_CLIENT_CONFIG)
+            client = aws.client("dynamodb", dynamodb_config(timeout_seconds))
         self.client = client
         self.table_name = table_name
         self.ttl_seconds = ttl_seconds
         self.clock = clock
+        self.breaker = breaker or CircuitBreaker("cache")
 
     def get_many(self, keys: Sequence[str]) -> CacheLookup:
         unique = list(dict.fromkeys(keys))
-        try:
-            items = self._get_one(unique[0]) if len(unique) == 1 else self._batch_get(unique)
-        except (BotoCoreError, ClientError):
+        items = self.breaker.call(lambda: self._read(unique), None, aws.ERRORS)
+        if items is None:
             return CacheLookup(available=False)
         now = self.clock()
         found = {
@@ -170,6 +184,9 @@ class DynamoDBCache:
             if float(item[TTL_ATTRIBUTE]["N"]) > now
         }
         return CacheLookup(found)
+
+    def _read(self, keys: list[str]) -> list[dict[str, Any]]:
+        return self._get_one(keys[0]) if len(keys) == 1 else self._batch_get(keys)
 
     def _get_one(self, key: str) -> list[dict[str, Any]]:
         response = self.client.get_item(TableName=self.table_name, Key={KEY_ATTRIBUTE: {"S": key}})
@@ -204,13 +221,13 @@ class DynamoDBCache:
             }
             for key, result in items.items()
         ]
-        try:
-            if len(records) == 1:
-                self._put_one(records[0])
-            else:
-                self._batch_write(records)
-        except (BotoCoreError, ClientError):
-            return False
+        return self.breaker.call(lambda: self._write(records), False, aws.ERRORS)
+
+    def _write(self, records: list[dict[str, Any]]) -> bool:
+        if len(records) == 1:
+            self._put_one(records[0])
+        else:
+            self._batch_write(records)
         return True
 
     def _put_one(self, record: dict[str, Any]) -> None:
@@ -240,10 +257,5 @@ class DynamoDBCache:
                 if not request:
                     break
 
-    def ping(self) -> bool:
-        """A read of a key that is never written: needs only the GetItem permission."""
-        try:
-            self._get_one(PING_KEY)
-        except (BotoCoreError, ClientError):
-            return False
-        return True
+    def state(self) -> str:
+        return self.breaker.state

@@ -114,8 +114,9 @@ def handle(
 
 
 def cache_state(cache: ResultCache | None) -> str:
-    """``ok`` when the result cache answers, ``unavailable`` otherwise (or when unset)."""
-    return "ok" if cache is not None and cache.ping() else "unavailable"
+    """The cache's breaker state (``ok``/``unavailable``/``recovering``) without asking
+    DynamoDB, so health never waits on a hung table; ``unavailable`` when no cache is set."""
+    return "unavailable" if cache is None else cache.state()
 
 
 __all__ = ["cache_state", "check_request", "customers_of", "handle", "json_body"]

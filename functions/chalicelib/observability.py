@@ -4,7 +4,9 @@ Logs (Powertools Logger, JSON) carry the request id, route, status, latency, row
 cache outcome and the *names* of invalid fields, never a submitted value. Metrics (Powertools
 Metrics, embedded metric format) per request: ``ColdStart`` (first request of a container),
 ``Latency`` (ms), ``CacheHit``/``CacheMiss``/``CacheBypass`` (rows), ``Rows`` and
-``Error<Class>`` (e.g. ``ErrorValidationFailed``, ``ErrorModelUnavailable``).
+``Error<Class>`` (e.g. ``ErrorValidationFailed``, ``ErrorModelUnavailable``). On every change
+of a dependency's circuit breaker: ``Breaker<Name><State>`` (e.g. ``BreakerCacheUnavailable``,
+``BreakerCacheRecovering``, ``BreakerCacheOk``) and a warning log line.
 """
 
 from __future__ import annotations
@@ -40,6 +42,17 @@ def count_cache(outcomes: Mapping[str, int]) -> None:
             metrics.add_metric(
                 name=f"Cache{outcome.capitalize()}", unit=MetricUnit.Count, value=count
             )
+
+
+def breaker_changed(name: str, old: str, new: str) -> None:
+    """A circuit breaker changed state (chalicelib.breaker): log it and count it.
+
+    Counted on changes only, so the warm path adds nothing; alarm on
+    ``Breaker<Name>Unavailable`` > 0.
+    """
+    metric = f"Breaker{name.capitalize()}{new.capitalize()}"
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    logger.warning("dependency state changed", extra={"dependency": name, "from": old, "to": new})
 
 
 def count_rows(scored: int, failed: int) -> None:

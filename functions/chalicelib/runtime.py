@@ -6,6 +6,8 @@ Like the Chalice todo-app's ``get_app_db()``: tests (and the benchmark) replace 
 
 from __future__ import annotations
 
+from chalicelib import observability
+from chalicelib.breaker import CircuitBreaker
 from chalicelib.cache import DynamoDBCache, ResultCache
 from chalicelib.config import Settings
 from chalicelib.model_store import BundleReader, ModelStore
@@ -44,13 +46,30 @@ def get_model() -> ScoringModel:
     return get_model_store().get()
 
 
+def breaker(name: str) -> CircuitBreaker:
+    """A circuit breaker for the optional dependency ``name``, tuned by the settings; its
+    state changes are logged and counted (chalicelib.observability)."""
+    settings = get_settings()
+    return CircuitBreaker(
+        name,
+        failures=settings.breaker_failures,
+        cool_down_seconds=settings.breaker_cool_down_seconds,
+        listener=observability.breaker_changed,
+    )
+
+
 def get_cache() -> ResultCache | None:
     """The DynamoDB cache, or None when ``CACHE_TABLE`` is unset (every row: bypass)."""
     global _cache, _cache_built
     if not _cache_built:
         settings = get_settings()
         if settings.cache_table:
-            _cache = DynamoDBCache(settings.cache_table, ttl_seconds=settings.cache_ttl_seconds)
+            _cache = DynamoDBCache(
+                settings.cache_table,
+                ttl_seconds=settings.cache_ttl_seconds,
+                breaker=breaker("cache"),
+                timeout_seconds=settings.dependency_timeout_seconds,
+            )
         _cache_built = True
     return _cache
 

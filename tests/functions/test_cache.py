@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ConnectTimeoutError
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from botocore.stub import Stubber
+from chalicelib.breaker import CircuitBreaker
 from chalicelib.cache import (
     DYNAMODB_CLIENT_CONFIG,
     KEY_ATTRIBUTE,
@@ -16,6 +20,7 @@ from chalicelib.cache import (
     InMemoryCache,
     ResultCache,
     cache_key,
+    dynamodb_config,
 )
 from moto import mock_aws
 
@@ -95,8 +100,9 @@ class TestResultCache:
         lookup = cache.get_many(keys)
         assert lookup.found == items
 
-    def test_ping(self, cache: ResultCache) -> None:
-        assert cache.ping() is True
+    def test_a_healthy_cache_reports_ok(self, cache: ResultCache) -> None:
+        cache.get_many(["k1"])
+        assert cache.state() == "ok"
 
 
 def test_key_treats_one_and_one_point_zero_alike() -> None:
@@ -141,7 +147,9 @@ def test_missing_table_is_unavailable_not_an_error(dynamodb: Any) -> None:
     cache = DynamoDBCache("no-such-table", client=dynamodb)
     assert cache.get_many(["k1", "k2"]).available is False
     assert cache.put_many({"k1": result(1)}, "v1") is False
-    assert cache.ping() is False
+    assert cache.state() == "ok"  # two failures: not yet enough to open the breaker
+    assert cache.get_many(["k3"]).available is False
+    assert cache.state() == "unavailable"
 
 
 def test_unreachable_dynamodb_is_unavailable(dynamodb: Any) -> None:
@@ -177,3 +185,107 @@ def test_unprocessed_keys_are_asked_again() -> None:
         lookup = DynamoDBCache(TABLE, client=client).get_many(["k1", "k2"])
         stub.assert_no_pending_responses()
     assert lookup.found == {"k2": {"x": 2}}
+
+
+# --- the circuit breaker around DynamoDB ----------------------------------------------
+
+
+class Ticks:
+    """Monotonic time under the test's control (the breaker's clock)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def count_requests(client: Any) -> list[str]:
+    """The operations the client really sends (or tries to send) from now on."""
+    sent: list[str] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        sent.append(event_name.rsplit(".", 1)[-1])
+
+    client.meta.events.register("before-call.dynamodb", record)
+    return sent
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback TCP server that accepts connections and never answers: a hung table."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def test_a_hung_table_opens_the_breaker_and_is_then_skipped(silent_server: str) -> None:
+    """Calls that time out count as failures; once open, no request is sent at all."""
+    client = boto3.client(
+        "dynamodb", endpoint_url=silent_server, config=dynamodb_config(timeout_seconds=0.2)
+    )
+    sent = count_requests(client)
+    clock = Ticks()
+    breaker = CircuitBreaker("cache", failures=2, cool_down_seconds=10, clock=clock)
+    cache = DynamoDBCache(TABLE, client=client, breaker=breaker)
+    for _ in range(2):
+        assert cache.get_many(["k1"]).available is False
+    assert sent == ["GetItem", "GetItem"]  # one attempt each: no retries
+    assert cache.state() == "unavailable"
+    assert cache.get_many(["k1"]).available is False
+    assert cache.put_many({"k1": result(1)}, "v1") is False
+    assert len(sent) == 2  # skipped while open
+    clock.now += 10
+    assert cache.state() == "recovering"
+    assert cache.get_many(["k1", "k2"]).available is False  # the probe, still hung
+    assert sent[2:] == ["BatchGetItem"]
+    assert cache.state() == "unavailable"
+
+
+def test_the_breaker_lets_one_probe_through_and_recovers(dynamodb: Any) -> None:
+    """A failing table: open after 3 failures, one probe per cool-down, closed once it works."""
+    down = True
+
+    def fail_while_down(**_: Any) -> None:
+        if down:
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
+
+    sent = count_requests(dynamodb)
+    dynamodb.meta.events.register("before-call.dynamodb", fail_while_down)
+    clock = Ticks()
+    breaker = CircuitBreaker("cache", failures=3, cool_down_seconds=10, clock=clock)
+    cache = DynamoDBCache(TABLE, client=dynamodb, breaker=breaker)
+    outcomes = [cache.get_many(["k1"]).available for _ in range(6)]
+    assert outcomes == [False] * 6
+    assert len(sent) == 3
+    clock.now += 10
+    assert [cache.get_many(["k1"]).available for _ in range(3)] == [False] * 3
+    assert len(sent) == 4  # exactly one probe, which failed
+    assert cache.state() == "unavailable"
+    down = False
+    clock.now += 9
+    assert cache.get_many(["k1"]).available is False  # still cooling down
+    clock.now += 1
+    assert cache.get_many(["k1"]).available is True  # the probe succeeds
+    assert cache.state() == "ok"
+    assert cache.put_many({"k1": result(1)}, "v1") is True
+    assert cache.get_many(["k1"]).found == {"k1": result(1)}

@@ -14,7 +14,7 @@ from tests.functions.conftest import ApiFactory, post_json
 def test_missing_table_means_bypass_and_still_an_answer(
     make_api: ApiFactory, published: str, valid_row: dict[str, Any]
 ) -> None:
-    client = make_api(CACHE_TABLE="no-such-table")
+    client = make_api(CACHE_TABLE="no-such-table", BREAKER_FAILURES="2")
     for _ in range(2):
         response = post_json(client, "/v1/segment", valid_row)
         assert response.status_code == 200
@@ -73,3 +73,35 @@ def test_equal_inputs_written_differently_share_one_cache_entry(
     assert {**second, "cache": "miss"} == first
     other = post_json(client, "/v1/segment", {**without_minimum, "CASH_ADVANCE": 1.0}).json_body
     assert other["cache"] == "miss"
+
+
+def test_a_hung_cache_is_skipped_while_open_and_health_never_asks_it(
+    make_api: ApiFactory, published: str, valid_row: dict[str, Any]
+) -> None:
+    client = make_api(BREAKER_FAILURES="3", BREAKER_COOL_DOWN_SECONDS="30")
+    cache = runtime.get_cache()
+    assert isinstance(cache, DynamoDBCache)
+    calls: list[str] = []
+    down = True
+
+    def hung(event_name: str, **_: Any) -> None:
+        calls.append(event_name)
+        if down:
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
+
+    cache.client.meta.events.register("before-call.dynamodb", hung)
+    assert client.http.get("/v1/health").json_body["cache"] == "ok"
+    for _ in range(5):
+        response = post_json(client, "/v1/segment", valid_row)
+        assert (response.status_code, response.json_body["cache"]) == (200, "bypass")
+    assert len(calls) == 3  # the breaker opened after three failures
+    health = client.http.get("/v1/health")
+    assert (health.status_code, health.json_body["cache"]) == (200, "unavailable")
+    assert len(calls) == 3  # health answered from the breaker's state
+
+    down = False
+    cache.breaker.cool_down_seconds = 0  # the cool-down is over
+    assert client.http.get("/v1/health").json_body["cache"] == "recovering"
+    assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "miss"
+    assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "hit"
+    assert client.http.get("/v1/health").json_body["cache"] == "ok"

@@ -8,6 +8,7 @@ must be granted to exactly the functions that run it, on exactly the resources i
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -283,3 +284,12 @@ def test_functions_run_on_python312_x86_64_from_the_built_package(function: str)
     assert merged["Runtime"] == "python3.12"
     assert merged["Architectures"] == ["x86_64"]
     assert merged["CodeUri"] == "build/lambda.zip"
+
+
+def test_every_repository_path_the_template_names_exists() -> None:
+    """A path such as ``infra/build_package.py`` in the template's text is a real file."""
+    named = set(
+        re.findall(r"\b((?:infra|functions|training|docs)/[\w./-]*\w)", TEMPLATE.read_text())
+    )
+    assert named, "the template names no repository path: the pattern is out of date"
+    assert sorted(p for p in named if not (ROOT / p).exists()) == []

@@ -107,15 +107,20 @@ class ScoringModel:
 
     def matrix(self, records: Sequence[ValidRecord]) -> np.ndarray:
         """float32 [N, 17] in graph column order, NaN for a missing value."""
+        return self._sent(records).astype(np.float32)
+
+    def _sent(self, records: Sequence[ValidRecord]) -> np.ndarray:
+        """float64 [N, 17]: the values as the client sent them, NaN for a missing value."""
         return np.array(
-            [[np.nan if v is None else v for v in r.values] for r in records], dtype=np.float32
+            [[np.nan if v is None else v for v in r.values] for r in records], dtype=np.float64
         ).reshape(len(records), len(self.features))
 
     def score(self, records: Sequence[ValidRecord]) -> list[Result]:
         """Score validated rows; one result per row, in order (no customer id, no cache)."""
         if not records:
             return []
-        features = self.matrix(records)
+        sent = self._sent(records)
+        features = sent.astype(np.float32)
         label, distances, scaled = self._segmenter.run(
             ["label", "distances", "scaled"], {self._segmenter_input: features}
         )
@@ -131,7 +136,8 @@ class ScoringModel:
             scaled64 - self._centroids[labels]
         ) ** 2
         positions = (scaled64 - self._map_mean) @ self._map_components.T
-        filled = np.where(np.isnan(features), self.defaults, features.astype(np.float64))
+        # Drivers echo what the client sent (float64), not the float32 the graphs saw.
+        filled = np.where(np.isnan(sent), self.defaults, sent)
         bands = self._limit_bands(features, labels)
         has_runner_up = self.k > 1
         return [
@@ -165,7 +171,7 @@ class ScoringModel:
         drivers = [
             {
                 "feature": self.features[j],
-                "value": round(values[j], 6),
+                "value": values[j],
                 "segment_median": segment.medians[j],
                 "contribution": round(contributions[j], DIGITS),
             }

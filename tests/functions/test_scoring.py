@@ -111,3 +111,24 @@ def test_in_memory_hits_share_no_state_between_responses(
     again = service.score_one({**valid_row, "CUST_ID": "A"})
     assert again == {**first, "cache": "hit"}
     assert json.loads(json.dumps(again)) == again
+
+
+def test_driver_values_are_the_values_the_client_sent(
+    model: ScoringModel, valid_row: dict[str, Any]
+) -> None:
+    """The graphs compute in float32, but a driver's ``value`` echoes the request: 3202.467416
+    is answered as 3202.467416 (float32 would make it 3202.467529), an imputed one as the
+    manifest's default."""
+    sent = {**valid_row, "BALANCE": 3202.467416, "CASH_ADVANCE": 4647.169122}
+    rows = [sent, *real_rows()[:300]]
+    results = model.score([model.validator.validate(row) for row in rows])
+    defaults = dict(zip(model.features, model.defaults.tolist(), strict=True))
+    checked = 0
+    for row, result in zip(rows, results, strict=True):
+        for driver in result["explanation"]["drivers"]:
+            name = driver["feature"]
+            expected = defaults[name] if row.get(name) is None else float(row[name])
+            assert driver["value"] == expected, (name, driver["value"], expected)
+            checked += 1
+    assert {d["feature"] for d in results[0]["explanation"]["drivers"]} & {"BALANCE", "CASH_ADVANCE"}
+    assert checked > 300

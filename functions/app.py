@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chalice.app import Chalice, Request, Response, S3Event
-from chalicelib import batch_files, catalog, http
+from chalicelib import batch_files, catalog, http, runtime
 from chalicelib.config import MAX_BATCH
 from chalicelib.errors import NotFound
 from chalicelib.runtime import get_cache, get_model, get_service, get_settings
@@ -15,11 +15,12 @@ from chalicelib.runtime import get_cache, get_model, get_service, get_settings
 app = Chalice(app_name="cc-segmentation")
 OPENAPI = json.loads((Path(__file__).parent / "chalicelib" / "openapi.json").read_text())
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+runtime.check_settings()  # a malformed setting is logged once, when the container starts
 
 
 @app.middleware("http")
 def guard(request: Request, get_response: Any) -> Response:
-    return http.handle(request, get_response, get_settings())
+    return http.handle(request, get_response, get_settings)
 
 
 @app.route("/v1/segment", methods=["POST"])

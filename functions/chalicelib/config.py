@@ -6,8 +6,9 @@ exactly these; nothing else in ``functions/`` calls ``os.environ`` directly.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 MODEL_BUCKET = "MODEL_BUCKET"
@@ -54,6 +55,41 @@ MAX_BATCH = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
+class ConfigError(ValueError):
+    """Environment variables hold values the service cannot use; every one is listed.
+
+    The message names each variable and its value: it is for the operator's log. The API
+    names only the variables (see ``runtime.get_settings``).
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        self.names = [name for name, _ in problems]
+        super().__init__("; ".join(f"{name} {message}" for name, message in problems))
+
+
+def _parse[N: (int, float)](
+    raw: str | None,
+    name: str,
+    default: N,
+    parse: Callable[[str], N],
+    low: N,
+    problems: list[tuple[str, str]],
+) -> N:
+    """``raw`` parsed and at least ``low``, or ``default`` when unset; a problem otherwise."""
+    if raw is None:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < low:
+        kind = "a whole number" if parse is int else "a number"
+        problems.append((name, f"must be {kind} >= {low:g}, got {raw!r}"))
+        return default
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """The service configuration, read once per container from the environment."""
@@ -71,7 +107,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings; empty strings count as unset so templates can pass ``""``."""
+        """Read the settings; empty strings count as unset so templates can pass ``""``.
+
+        Raises :class:`ConfigError` naming every malformed value.
+        """
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -81,19 +120,27 @@ class Settings:
         prefix = get(MODEL_PREFIX) or DEFAULT_MODEL_PREFIX
         if not prefix.endswith("/"):
             prefix += "/"
+        problems: list[tuple[str, str]] = []
+
+        def number[N: (int, float)](name: str, default: N, parse: Callable[[str], N], low: N) -> N:
+            return _parse(get(name), name, default, parse, low, problems)
+
+        refresh = number(MODEL_REFRESH_SECONDS, DEFAULT_REFRESH_SECONDS, float, 0.0)
+        ttl = number(CACHE_TTL_SECONDS, DEFAULT_CACHE_TTL_SECONDS, int, 1)
+        timeout = number(DEPENDENCY_TIMEOUT_SECONDS, DEFAULT_DEPENDENCY_TIMEOUT_SECONDS, float, 0.0)
+        failures = number(BREAKER_FAILURES, DEFAULT_BREAKER_FAILURES, int, 1)
+        cool_down = number(BREAKER_COOL_DOWN_SECONDS, DEFAULT_BREAKER_COOL_DOWN_SECONDS, float, 0.0)
+        if problems:
+            raise ConfigError(problems)
         return cls(
             model_bucket=get(MODEL_BUCKET) or "",
             model_prefix=prefix,
             cache_table=get(CACHE_TABLE),
             model_version=get(MODEL_VERSION),
             api_key=get(API_KEY),
-            refresh_seconds=float(get(MODEL_REFRESH_SECONDS) or DEFAULT_REFRESH_SECONDS),
-            cache_ttl_seconds=int(get(CACHE_TTL_SECONDS) or DEFAULT_CACHE_TTL_SECONDS),
-            dependency_timeout_seconds=float(
-                get(DEPENDENCY_TIMEOUT_SECONDS) or DEFAULT_DEPENDENCY_TIMEOUT_SECONDS
-            ),
-            breaker_failures=int(get(BREAKER_FAILURES) or DEFAULT_BREAKER_FAILURES),
-            breaker_cool_down_seconds=float(
-                get(BREAKER_COOL_DOWN_SECONDS) or DEFAULT_BREAKER_COOL_DOWN_SECONDS
-            ),
+            refresh_seconds=refresh,
+            cache_ttl_seconds=ttl,
+            dependency_timeout_seconds=timeout,
+            breaker_failures=failures,
+            breaker_cool_down_seconds=cool_down,
         )

@@ -91,6 +91,12 @@ class ModelUnavailable(ProblemError):
     status, slug, title = 503, "model-unavailable", "Model unavailable"
 
 
+class ServiceMisconfigured(ProblemError):
+    """A setting in the function's environment is malformed: nothing can be answered."""
+
+    status, slug, title = 503, "misconfigured", "Service misconfigured"
+
+
 class BundleIntegrityError(ModelUnavailable):
     """A bundle file does not match the sha256 in its manifest: refused, never served."""
 

@@ -80,9 +80,14 @@ def _as_problem(response: Response) -> ProblemError | None:
 
 
 def handle(
-    request: Request, get_response: Callable[[Request], Response], settings: Settings
+    request: Request,
+    get_response: Callable[[Request], Response],
+    get_settings: Callable[[], Settings],
 ) -> Response:
-    """Run one request: checks, the route, errors as problem+json, logs and metrics."""
+    """Run one request: checks, the route, errors as problem+json, logs and metrics.
+
+    Settings are read inside the error handling: a malformed one is a problem+json 503.
+    """
     started = time.perf_counter()
     route = request.context.get("resourcePath", "")
     # API Gateway always sends a request id; chalice local and test events may not.
@@ -90,7 +95,7 @@ def handle(
     observability.start_request(request_id, route)
     error: ProblemError | None = None
     try:
-        check_request(request, settings)
+        check_request(request, get_settings())
         response = get_response(request)
         error = _as_problem(response)
         if error is not None:

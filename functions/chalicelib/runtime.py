@@ -9,7 +9,8 @@ from __future__ import annotations
 from chalicelib import observability
 from chalicelib.breaker import CircuitBreaker
 from chalicelib.cache import DynamoDBCache, ResultCache
-from chalicelib.config import Settings
+from chalicelib.config import ConfigError, Settings
+from chalicelib.errors import ServiceMisconfigured
 from chalicelib.model_store import BundleReader, ModelStore
 from chalicelib.scoring import ScoringModel
 from chalicelib.service import ScoringService
@@ -22,10 +23,35 @@ _service: ScoringService | None = None
 
 
 def get_settings() -> Settings:
+    """The settings; :class:`ServiceMisconfigured` (503) while a setting is malformed.
+
+    The answer names the variables but not their values; the log line written by
+    :func:`check_settings` at start-up has both.
+    """
     global _settings
     if _settings is None:
-        _settings = Settings.from_env()
+        try:
+            _settings = Settings.from_env()
+        except ConfigError as error:
+            raise ServiceMisconfigured(
+                f"the service is misconfigured: {', '.join(error.names)} "
+                "must be fixed in the function's environment"
+            ) from error
     return _settings
+
+
+def check_settings() -> bool:
+    """Run when the container starts: one clear error log line if a setting is malformed.
+
+    Does not raise, so the API can still answer problem+json 503 (not a bare error)
+    until the environment is fixed.
+    """
+    try:
+        Settings.from_env()
+    except ConfigError as error:
+        observability.logger.error(f"invalid configuration, answering 503 until fixed: {error}")
+        return False
+    return True
 
 
 def get_model_store() -> ModelStore[ScoringModel]:

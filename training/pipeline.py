@@ -19,7 +19,17 @@ import pandas as pd
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from training import bundle, elbow, export, limits, naming, parity, segment_map, surrogate
+from training import (
+    bundle,
+    drift_reference,
+    elbow,
+    export,
+    limits,
+    naming,
+    parity,
+    segment_map,
+    surrogate,
+)
 from training.clustering import fit_segments, is_scalable, reference_to_model_space
 from training.parity import ParityError
 from training.preprocess import imputation_values, make_preprocessor
@@ -255,6 +265,7 @@ def build_bundle(
             "segments": segments,
             "map": seg_map,
             "elbow": elbow_json,
+            "drift_reference": drift_reference.build(raw, FEATURE_NAMES, labels, chosen.k),
             "surrogate": tree.to_json(),
             "limit_errors": limit_models.errors,
             "parity": parity_result,

@@ -33,6 +33,7 @@ MANIFEST_KEYS = {
     "segments",
     "map",
     "elbow",
+    "drift_reference",
     "surrogate",
     "limit_errors",
     "parity",

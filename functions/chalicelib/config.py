@@ -19,10 +19,12 @@ API_KEY = "API_KEY"
 MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
 CACHE_TTL_SECONDS = "CACHE_TTL_SECONDS"
 # Degraded modes (docs/api.md, "When a dependency fails"): the per-call timeout of the
-# optional dependencies and their circuit breakers.
+# optional dependencies, their circuit breakers, and how long a cold container's request
+# waits for its first model.
 DEPENDENCY_TIMEOUT_SECONDS = "DEPENDENCY_TIMEOUT_SECONDS"
 BREAKER_FAILURES = "BREAKER_FAILURES"
 BREAKER_COOL_DOWN_SECONDS = "BREAKER_COOL_DOWN_SECONDS"
+MODEL_LOAD_TIMEOUT_SECONDS = "MODEL_LOAD_TIMEOUT_SECONDS"
 # Read by chalicelib.batch_files (the S3 batch handler) and by Powertools itself.
 BATCH_BUCKET = "BATCH_BUCKET"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -39,6 +41,7 @@ ENV_VARS: tuple[str, ...] = (
     DEPENDENCY_TIMEOUT_SECONDS,
     BREAKER_FAILURES,
     BREAKER_COOL_DOWN_SECONDS,
+    MODEL_LOAD_TIMEOUT_SECONDS,
     BATCH_BUCKET,
     POWERTOOLS_SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE,
@@ -50,6 +53,11 @@ DEFAULT_CACHE_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_DEPENDENCY_TIMEOUT_SECONDS = 0.5
 DEFAULT_BREAKER_FAILURES = 3
 DEFAULT_BREAKER_COOL_DOWN_SECONDS = 10.0
+# Inside API Gateway's 29 s, with room for the imports of a cold start.
+DEFAULT_MODEL_LOAD_TIMEOUT_SECONDS = 20.0
+# A failed check of the model pointer is retried after refresh_seconds, then twice that,
+# and so on, never more than this apart (nor less than refresh_seconds).
+MAX_REFRESH_BACKOFF_SECONDS = 300.0
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -104,6 +112,7 @@ class Settings:
     dependency_timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS
     breaker_failures: int = DEFAULT_BREAKER_FAILURES
     breaker_cool_down_seconds: float = DEFAULT_BREAKER_COOL_DOWN_SECONDS
+    model_load_timeout_seconds: float = DEFAULT_MODEL_LOAD_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +139,9 @@ class Settings:
         timeout = number(DEPENDENCY_TIMEOUT_SECONDS, DEFAULT_DEPENDENCY_TIMEOUT_SECONDS, float, 0.0)
         failures = number(BREAKER_FAILURES, DEFAULT_BREAKER_FAILURES, int, 1)
         cool_down = number(BREAKER_COOL_DOWN_SECONDS, DEFAULT_BREAKER_COOL_DOWN_SECONDS, float, 0.0)
+        load_timeout = number(
+            MODEL_LOAD_TIMEOUT_SECONDS, DEFAULT_MODEL_LOAD_TIMEOUT_SECONDS, float, 0.0
+        )
         if problems:
             raise ConfigError(problems)
         return cls(
@@ -143,4 +155,5 @@ class Settings:
             dependency_timeout_seconds=timeout,
             breaker_failures=failures,
             breaker_cool_down_seconds=cool_down,
+            model_load_timeout_seconds=load_timeout,
         )

@@ -5,12 +5,25 @@ manifest lists, and the ``<prefix>current`` pointer. Every listed file is fetche
 sha256 checked against the manifest before anything is built from it; a mismatch refuses the
 whole version.
 
-Refresh: a warm container re-reads the ``current`` pointer at most every
-``refresh_seconds`` (``MODEL_REFRESH_SECONDS``, default 60 s). When the pointer names a new
-version, that version is loaded and swapped in; if it cannot be loaded the old model keeps
-serving and the load is retried after the next interval. A pinned version
-(``MODEL_VERSION``) is never refreshed. So a promotion reaches every container within
-``refresh_seconds`` plus one load, without a redeploy.
+Refresh, off the request path: a warm container re-reads the ``current`` pointer at most
+every ``refresh_seconds`` (``MODEL_REFRESH_SECONDS``, default 60 s). The first request after
+the interval starts one background thread that reads the pointer and, when it names a new
+version, loads it and swaps it in; that request and every one after it are served by the
+loaded model meanwhile, so a hung S3 never slows an answer. A failed check is retried after
+``refresh_seconds``, then twice that, and so on up to ``max_backoff_seconds``; the old model
+keeps serving. A pinned version (``MODEL_VERSION``) is never refreshed. So a promotion
+reaches every container within ``refresh_seconds`` plus one load, without a redeploy.
+
+Why a thread per check rather than one long-lived thread: Lambda freezes the process between
+invocations and SnapStart snapshots it after init. A thread that exists only while a check
+runs holds no lock and sleeps in no timer across a freeze or a snapshot, needs no restart
+after a restore, and an idle container makes no S3 calls. A check that straddles a freeze
+simply resumes (or times out and backs off) on the next invocation; the lock is never held
+across I/O.
+
+The first load of a cold container runs on the same kind of thread; the request waits for it
+at most ``load_timeout_seconds`` (``MODEL_LOAD_TIMEOUT_SECONDS``, 20 s, inside API Gateway's
+29 s) and answers 503 after that, while the load goes on for the next request.
 """
 
 from __future__ import annotations
@@ -104,10 +117,14 @@ class BundleReader:
 
 
 class ModelStore[T]:
-    """Holds the model built from the current (or pinned) bundle, refreshed on a timer.
+    """Holds the model built from the current (or pinned) bundle, refreshed off the request path.
 
     ``build`` turns a verified :class:`Bundle` into the object served (the scorer); it is
     injected so this module knows nothing about onnxruntime.
+
+    :meth:`get` never waits on S3 once a model is loaded: when a check of the pointer is
+    due it starts one short-lived background thread for it and returns the loaded model.
+    Only a container with nothing loaded waits, at most ``load_timeout_seconds``.
     """
 
     def __init__(
@@ -116,52 +133,118 @@ class ModelStore[T]:
         build: Callable[[Bundle], T],
         pinned_version: str | None = None,
         refresh_seconds: float = 60.0,
+        load_timeout_seconds: float = 20.0,
+        max_backoff_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reader = reader
         self.build = build
         self.pinned_version = pinned_version
         self.refresh_seconds = refresh_seconds
+        self.load_timeout_seconds = load_timeout_seconds
+        self.max_backoff_seconds = max(max_backoff_seconds, refresh_seconds)
         self.clock = clock
         self._model: T | None = None
         self._version: str | None = None
-        self._checked_at: float | None = None
         self._last_error: ModelUnavailable | None = None
-        self._lock = threading.Lock()
+        self._failures = 0  # consecutive failed checks
+        self._scheduled_at = 0.0
+        self._next_check: float | None = None  # None: never checked
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()  # guards the fields above; never held across I/O
 
     @property
     def version(self) -> str | None:
         return self._version
 
+    @property
+    def refreshing(self) -> bool:
+        """True while a background check or load is running."""
+        worker = self._worker
+        return worker is not None and worker.is_alive()
+
     def get(self) -> T:
-        """The model to serve now; raises :class:`ModelUnavailable` when there is none."""
-        with self._lock:
-            if self._due():
-                self._refresh()
-            if self._model is None:
-                raise self._last_error or ModelUnavailable("no model loaded")
+        """The model to serve now; raises :class:`ModelUnavailable` when there is none.
+
+        Warm: the loaded model, at once (a due check runs in the background). Cold: waits
+        for the first load, at most ``load_timeout_seconds``.
+        """
+        model = self._model
+        if model is None:
+            return self._first_load()
+        if self._due():
+            self._start_check()
+        return model
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for a running check or load to finish (tests, benchmarks, a snapshot hook);
+        True when none is running any more."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return not self.refreshing
+
+    def _first_load(self) -> T:
+        worker = self._start_check()
+        if worker is not None:
+            worker.join(self.load_timeout_seconds)
+        if self._model is not None:
             return self._model
+        if worker is not None and worker.is_alive():
+            raise ModelUnavailable(
+                f"the model store did not answer within {self.load_timeout_seconds:g} s; "
+                "the model is still loading"
+            )
+        raise self._last_error or ModelUnavailable("no model loaded")
 
     def _due(self) -> bool:
-        if self._checked_at is None:
-            return True
         if self._model is not None and self.pinned_version is not None:
             return False
-        return self.clock() - self._checked_at >= self.refresh_seconds
+        if self._next_check is None:
+            return True
+        now = self.clock()
+        # A clock that went backwards (a restored snapshot) counts as due.
+        return not self._scheduled_at <= now < self._next_check
 
-    def _refresh(self) -> None:
-        self._checked_at = self.clock()
+    def _start_check(self) -> threading.Thread | None:
+        """The running check, a new one if it is due, or None (not due: the last error holds)."""
+        with self._lock:
+            if self._worker is not None:
+                return self._worker
+            if not self._due():
+                return None
+            self._worker = threading.Thread(target=self._check, name="model-refresh", daemon=True)
+            self._worker.start()
+            return self._worker
+
+    def _check(self) -> None:
+        """Read the pointer; load and swap in a new version. Runs on the worker thread."""
+        error: ModelUnavailable | None = None
         try:
             version = self.pinned_version or self.reader.current_version()
-            if version == self._version:
-                return
-            model = self.build(self.reader.read(version))
-        except ModelUnavailable as error:
-            self._last_error = error
-            return
-        except Exception as error:  # an unreadable or unbuildable bundle is not served
-            self._last_error = ModelUnavailable(
-                f"model could not be loaded: {type(error).__name__}: {error}"
+            if version != self._version:
+                model = self.build(self.reader.read(version))
+                with self._lock:
+                    self._model, self._version = model, version
+        except ModelUnavailable as failure:
+            error = failure
+        except Exception as failure:  # an unreadable or unbuildable bundle is not served
+            error = ModelUnavailable(
+                f"model could not be loaded: {type(failure).__name__}: {failure}"
             )
-            return
-        self._model, self._version, self._last_error = model, version, None
+        with self._lock:
+            self._schedule(error)
+            self._worker = None
+
+    def _schedule(self, error: ModelUnavailable | None) -> None:
+        """When to check next: after ``refresh_seconds``; after a failure while a model is
+        served, after twice as long per failure in a row, at most ``max_backoff_seconds``.
+        With nothing loaded, failures are retried every ``refresh_seconds`` (requests get
+        the last error meanwhile)."""
+        self._last_error = error
+        self._failures = 0 if error is None else self._failures + 1
+        delay = self.refresh_seconds
+        if error is not None and self._model is not None:
+            delay = min(self.refresh_seconds * 2 ** (self._failures - 1), self.max_backoff_seconds)
+        self._scheduled_at = self.clock()
+        self._next_check = self._scheduled_at + delay

@@ -9,7 +9,7 @@ from __future__ import annotations
 from chalicelib import observability
 from chalicelib.breaker import CircuitBreaker
 from chalicelib.cache import DynamoDBCache, ResultCache
-from chalicelib.config import ConfigError, Settings
+from chalicelib.config import MAX_REFRESH_BACKOFF_SECONDS, ConfigError, Settings
 from chalicelib.errors import ServiceMisconfigured
 from chalicelib.model_store import BundleReader, ModelStore
 from chalicelib.scoring import ScoringModel
@@ -63,6 +63,8 @@ def get_model_store() -> ModelStore[ScoringModel]:
             ScoringModel,
             pinned_version=settings.model_version,
             refresh_seconds=settings.refresh_seconds,
+            load_timeout_seconds=settings.model_load_timeout_seconds,
+            max_backoff_seconds=MAX_REFRESH_BACKOFF_SECONDS,
         )
     return _model_store
 

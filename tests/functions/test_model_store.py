@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
+from chalicelib import runtime
 from chalicelib.errors import BundleIntegrityError, ModelUnavailable
 from chalicelib.model_store import Bundle, BundleReader, ModelStore
 
@@ -90,8 +93,11 @@ def test_promotion_is_picked_up_after_the_refresh_interval(
     store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
     clock.now = 59.9
     assert models.get() == published  # within the interval: the pointer is not re-read
+    assert not models.refreshing
     clock.now = 60.0
-    assert models.get() == V2
+    assert models.get() == published  # the check runs in the background ...
+    assert models.wait_idle(timeout=60)
+    assert models.get() == V2  # ... and the next request gets the new version
 
 
 def test_a_broken_new_version_leaves_the_old_one_serving(
@@ -103,6 +109,8 @@ def test_a_broken_new_version_leaves_the_old_one_serving(
     store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{V2}/segmenter.onnx", Body=b"tampered")
     clock.now = 5
+    assert models.get() == published
+    assert models.wait_idle(timeout=60)
     assert models.get() == published
 
 
@@ -129,6 +137,9 @@ def test_promote_while_warm_through_the_api(
     client = make_api(MODEL_REFRESH_SECONDS="0")
     assert post_json(client, "/v1/segment", valid_row).json_body["model_version"] == published
     store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    runtime.get_model_store().wait_idle(timeout=60)  # the check the first request started
+    post_json(client, "/v1/segment", valid_row)  # starts the check that sees V2
+    assert runtime.get_model_store().wait_idle(timeout=60)
     after = post_json(client, "/v1/segment", valid_row).json_body
     assert after["model_version"] == V2
     assert after["cache"] == "miss"  # a new version never sees the old version's results
@@ -147,3 +158,124 @@ def test_model_version_env_pins_the_api(
     assert client.http.get("/v1/model").json_body["version"] == published
     pointer = store.current()
     assert pointer is not None and pointer.version == V2
+
+
+# --- refresh off the request path: a hung or failing store never slows get() ---------
+
+
+class Outage:
+    """S3 GetObject made to hang (until released) or fail, on the reader's real client."""
+
+    def __init__(self, s3: Any) -> None:
+        self.hang = threading.Event()  # set: calls block until released
+        self.released = threading.Event()
+        self.entered = threading.Event()  # a call is blocked right now
+        self.fail = False
+        self.calls = 0
+        s3.meta.events.register("before-call.s3.GetObject", self)
+
+    def __call__(self, **_: Any) -> None:
+        self.calls += 1
+        if self.fail:
+            raise EndpointConnectionError(endpoint_url="http://s3.example")
+        if self.hang.is_set():
+            self.entered.set()
+            self.released.wait()
+
+    def release(self) -> None:
+        self.hang.clear()
+        self.released.set()
+
+
+def test_a_hung_store_never_blocks_get_and_a_promotion_lands_once_it_answers(
+    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    clock = Ticks()
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=60)
+    assert models.get() == published
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    outage = Outage(s3)
+    outage.hang.set()
+    clock.now = 60
+    assert models.get() == published  # starts the check, which hangs
+    assert outage.entered.wait(timeout=60)
+    for _ in range(20):
+        assert models.get() == published  # answered while the check is stuck
+    assert models.refreshing
+    assert outage.calls == 1  # one check at a time, however many requests
+    outage.release()
+    assert models.wait_idle(timeout=60)
+    assert models.get() == V2
+
+
+def test_failed_checks_back_off_exponentially_up_to_the_cap(s3: Any, published: str) -> None:
+    clock = Ticks()
+    reader = BundleReader(BUCKET, PREFIX, s3_client=s3)
+    models = versions_store(reader, clock, refresh_seconds=10, max_backoff_seconds=35)
+    assert models.get() == published
+    outage = Outage(s3)
+    outage.fail = True
+    checks: list[float] = []
+    for second in range(10, 200):
+        clock.now = second
+        calls = outage.calls
+        assert models.get() == published
+        models.wait_idle(timeout=60)
+        if outage.calls > calls:
+            checks.append(second)
+    assert checks == [10, 20, 40, 75, 110, 145, 180]  # +10, +20, +35 (capped), +35, ...
+    outage.fail = False
+    clock.now = 215
+    models.get()
+    assert models.wait_idle(timeout=60)
+    clock.now = 225  # healthy again: back to one check per refresh_seconds
+    calls = outage.calls
+    models.get()
+    assert models.wait_idle(timeout=60)
+    assert outage.calls == calls + 1
+
+
+def test_a_cold_load_waits_at_most_the_load_timeout_then_serves_when_loaded(
+    s3: Any, published: str
+) -> None:
+    outage = Outage(s3)
+    outage.hang.set()
+    reader = BundleReader(BUCKET, PREFIX, s3_client=s3)
+    models = versions_store(reader, Ticks(), refresh_seconds=60, load_timeout_seconds=0.05)
+    with pytest.raises(ModelUnavailable, match=r"did not answer within 0\.05 s"):
+        models.get()
+    with pytest.raises(ModelUnavailable, match="still loading"):
+        models.get()  # joins the same load; no second one
+    assert outage.calls == 1
+    outage.release()
+    assert models.wait_idle(timeout=60)
+    assert models.get() == published
+
+
+def test_a_cold_container_retries_a_failed_load_once_per_interval(s3: Any, published: str) -> None:
+    outage = Outage(s3)
+    outage.fail = True
+    clock = Ticks()
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=5)
+    for _ in range(3):
+        with pytest.raises(ModelUnavailable, match="unreachable"):
+            models.get()
+    assert outage.calls == 1
+    outage.fail = False
+    clock.now = 5
+    assert models.get() == published
+
+
+def test_a_clock_that_went_backwards_triggers_a_check(
+    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    """After a SnapStart restore the monotonic clock may read less than at the snapshot."""
+    clock = Ticks()
+    clock.now = 1000
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=60)
+    assert models.get() == published
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    clock.now = 3
+    models.get()
+    assert models.wait_idle(timeout=60)
+    assert models.get() == V2

@@ -38,6 +38,7 @@ def log_lines() -> Iterator[io.StringIO]:
         ({"CACHE_TTL_SECONDS": "1.5"}, ["CACHE_TTL_SECONDS"]),
         ({"BREAKER_FAILURES": "three"}, ["BREAKER_FAILURES"]),
         ({"DEPENDENCY_TIMEOUT_SECONDS": "0.5s"}, ["DEPENDENCY_TIMEOUT_SECONDS"]),
+        ({"MODEL_LOAD_TIMEOUT_SECONDS": "-1"}, ["MODEL_LOAD_TIMEOUT_SECONDS"]),
         (
             {"MODEL_REFRESH_SECONDS": "1e999", "CACHE_TTL_SECONDS": "0"},
             ["MODEL_REFRESH_SECONDS", "CACHE_TTL_SECONDS"],

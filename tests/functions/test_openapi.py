@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 import schemathesis
-from chalicelib.validation import ABSOLUTE_MAX
+from chalicelib.contract.row import ABSOLUTE_MAX
 from hypothesis import HealthCheck, settings
 
 from tests.functions.conftest import FUNCTIONS_DIR, TrainedBundle, create_cache_table

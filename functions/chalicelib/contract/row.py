@@ -27,9 +27,11 @@ Standard library only, and nothing runs at import beyond defining constants.
 
 from __future__ import annotations
 
-import math
+import csv
+import io
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 ID_FIELD = "CUST_ID"
 """The optional customer-id column: echoed back, never a model input."""
@@ -122,6 +124,7 @@ class Problem:
 
 REQUIRED = "is required"
 NOT_A_NUMBER = "must be a number"
+NOT_FINITE = "must be a finite number"
 OUT_OF_RANGE = f"is out of range: magnitude above {ABSOLUTE_MAX:g}"
 NEGATIVE = "must not be negative"
 WHOLE_NUMBER = "must be a whole number"
@@ -173,9 +176,11 @@ def check_value(rule: ValueRule, value: Any) -> tuple[float | None, Problem | No
         return None, None if rule.optional else Problem(REQUIRED)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, Problem(NOT_A_NUMBER, describe(value))
-    number = float(value) + 0.0  # + 0.0: -0 is 0 (one cache key, one answer)
-    if not math.isfinite(number) or abs(number) > ABSOLUTE_MAX:
+    if value != value:  # NaN: only a Python caller can send it (JSON and CSV cannot)
+        return None, Problem(NOT_FINITE, "nan")
+    if abs(value) > ABSOLUTE_MAX:  # before float(): 10**400 would overflow; inf lands here
         return None, Problem(OUT_OF_RANGE)
+    number = float(value) + 0.0  # + 0.0: -0 is 0 (one cache key, one answer)
     if rule.valid_min is not None and number < rule.valid_min:
         if rule.valid_min == 0:
             return None, Problem(NEGATIVE, format_number(number))
@@ -204,3 +209,244 @@ def id_of_cell(text: str) -> str | None:
     """A CSV id cell: stripped text, ``None`` when it spells a missing value."""
     stripped = text.strip(_SPACES)
     return None if stripped.lower() in MISSING_TOKENS else stripped
+
+
+# --- the header -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """A located problem: the column (or ``(file)``/``(row)``) and the sentence."""
+
+    field: str
+    message: str
+
+
+REQUIRED_COLUMN_MISSING = "required column is missing"
+UNKNOWN_COLUMN = "unknown column, ignored"
+OPTIONAL_COLUMN_ABSENT = "optional column is absent; every row is imputed"
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    """What a header says against the rules: where each known column is, and what is wrong.
+
+    ``errors`` stop the file; ``warnings`` (unknown columns) and ``notes`` (absent optional
+    columns) do not.
+    """
+
+    width: int
+    positions: Mapping[str, int]
+    errors: tuple[FieldProblem, ...] = ()
+    warnings: tuple[FieldProblem, ...] = ()
+    notes: tuple[FieldProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def clean_name(name: str) -> str:
+    """A header name as compared: surrounding spaces and tabs dropped, case kept."""
+    return name.strip(_SPACES)
+
+
+def check_header(
+    header: Sequence[str], rules: Sequence[ValueRule], id_field: str = ID_FIELD
+) -> HeaderCheck:
+    """Check a CSV header against ``rules`` (the model's columns) and the id column.
+
+    Names match exactly (after :func:`clean_name`). A name given twice, even in another
+    letter case, is an error (which one is meant?); so is a name that is a known column in
+    another letter case (its values would be silently ignored).
+    """
+    names = [clean_name(n) for n in header]
+    known = [r.name for r in rules] + [id_field]
+    by_fold = {k.casefold(): k for k in known}
+    errors: list[FieldProblem] = []
+    warnings: list[FieldProblem] = []
+    spellings: dict[str, list[str]] = {}
+    for name in names:
+        spellings.setdefault(name.casefold(), []).append(name)
+    for written in spellings.values():
+        if len(written) > 1:
+            cases = "" if len(set(written)) == 1 else f" (as {', '.join(map(repr, written))})"
+            message = f"column appears {len(written)} times in the header{cases}"
+            errors.append(FieldProblem(written[0], message))
+    for name in dict.fromkeys(names):
+        match = by_fold.get(name.casefold())
+        if match is None:
+            warnings.append(FieldProblem(name or "(unnamed)", UNKNOWN_COLUMN))
+        elif match != name and len(spellings[name.casefold()]) == 1:
+            errors.append(FieldProblem(name, f"unknown column; did you mean {match!r}?"))
+    present = set(names)
+    notes: list[FieldProblem] = []
+    for rule in rules:
+        if rule.name not in present and not rule.optional:
+            errors.append(FieldProblem(rule.name, REQUIRED_COLUMN_MISSING))
+        elif rule.name not in present:
+            notes.append(FieldProblem(rule.name, OPTIONAL_COLUMN_ABSENT))
+    positions = {n: i for i, n in reversed(list(enumerate(names))) if n in known}
+    return HeaderCheck(len(names), positions, tuple(errors), tuple(warnings), tuple(notes))
+
+
+# --- a CSV file ---------------------------------------------------------------------------
+
+FIRST_DATA_ROW = 2
+"""Rows are numbered as a spreadsheet shows them: the header is row 1."""
+
+EMPTY_FILE = "the file is empty: no header line"
+BLANK_HEADER = "the first line is blank: the header must be on line 1"
+NO_ROWS = "has a header but no data rows"
+
+
+class CsvError(Exception):
+    """The file cannot be read as a CSV table (file-level; ``message`` says why)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    """One record of the file: its spreadsheet row number and its cells as written."""
+
+    number: int
+    cells: list[str]
+
+    @property
+    def blank(self) -> bool:
+        """A blank line (or only empty cells): not a customer; skipped, but counted."""
+        return not any(cell.strip(_SPACES) for cell in self.cells)
+
+
+def text_of(stream: IO[bytes]) -> io.TextIOWrapper:
+    """A binary stream as the text :func:`read_csv` expects (UTF-8, BOM dropped)."""
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+
+
+def read_csv(lines: Iterable[str]) -> tuple[tuple[str, ...], Iterator[CsvRow]]:
+    """The header (as written) and an iterator over every later record.
+
+    ``lines`` is text read with ``newline=""`` (a file opened so, :func:`text_of`, or
+    ``io.StringIO(text, newline="")``). Raises :class:`CsvError` for an empty file or a
+    blank first line; the iterator raises it for text that is not UTF-8 or not CSV.
+    """
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise _unreadable(error, 1) from error
+    if header is None:
+        raise CsvError(EMPTY_FILE)
+    if not any(cell.strip(_SPACES) for cell in header):
+        raise CsvError(BLANK_HEADER)
+    return tuple(header), _records(reader)
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[CsvRow]:
+    number = FIRST_DATA_ROW - 1
+    try:
+        for number, cells in enumerate(reader, start=FIRST_DATA_ROW):
+            yield CsvRow(number, cells)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise _unreadable(error, number + 1) from error
+
+
+def _unreadable(error: Exception, row: int) -> CsvError:
+    if isinstance(error, UnicodeDecodeError):
+        return CsvError(f"is not UTF-8 text (row {row}): {error.reason}")
+    return CsvError(f"is not a readable CSV (row {row}): {error}")
+
+
+def decode(data: bytes) -> str:
+    """A whole CSV body as text (UTF-8, BOM dropped); :class:`CsvError` when it is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CsvError(f"is not UTF-8 text (byte {error.start}): {error.reason}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class RowRecord:
+    """A data row as the validator takes it, or the reason it cannot be read at all."""
+
+    number: int
+    customer_id: str | None
+    record: dict[str, Any] | None
+    problem: FieldProblem | None = None
+
+
+def ragged(count: int, width: int) -> FieldProblem:
+    """A row with another number of cells than the header."""
+    return FieldProblem(ROW_FIELD, f"has {count} fields, the header has {width}")
+
+
+def row_record(row: CsvRow, header: HeaderCheck, id_field: str = ID_FIELD) -> RowRecord:
+    """The known columns of ``row``: :func:`parse_cell` values, the id as text or None."""
+    cells = row.cells
+    id_position = header.positions.get(id_field)
+    customer_id = None
+    if id_position is not None and id_position < len(cells):
+        customer_id = id_of_cell(cells[id_position])
+    if len(cells) != header.width:
+        return RowRecord(row.number, customer_id, None, ragged(len(cells), header.width))
+    record: dict[str, Any] = {}
+    for name, position in header.positions.items():
+        record[name] = customer_id if name == id_field else parse_cell(cells[position])
+    return RowRecord(row.number, customer_id, record)
+
+
+# --- output -----------------------------------------------------------------------------
+
+STATUS_SCORED = "scored"
+STATUS_ERROR = "error"
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "row",
+    ID_FIELD,
+    "status",
+    "segment_id",
+    "segment_name",
+    "credit_limit_p25",
+    "credit_limit_p50",
+    "credit_limit_p75",
+    "credit_limit_model",
+    "credit_limit_position",
+    "credit_limit_suggestion",
+    "typicality_percentile",
+    "typicality_label",
+    "runner_up",
+    "margin",
+    "map_x",
+    "map_y",
+    "imputed",
+    "flags",
+    "errors",
+    "model_version",
+)
+"""A scored-results table: one line per data row of the input, scored or not."""
+
+ERROR_COLUMNS: tuple[str, ...] = ("row", ID_FIELD, "field", "message")
+"""An error report: one line per invalid field (or per file-level problem)."""
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula, prefixed with ``'`` (OWASP CSV injection).
+
+    Only text is touched: numbers (``-1.5``) are written as numbers.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv(rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as CSV text (``\\r\\n`` line ends, ``None`` as empty), spreadsheet-safe."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
+    return buffer.getvalue()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chalice.app import Chalice, Request, Response, S3Event
-from chalicelib import batch_files, catalog, http, runtime
+from chalicelib import batch_csv, batch_files, catalog, http, runtime
 from chalicelib.config import MAX_BATCH
 from chalicelib.errors import NotFound
 from chalicelib.runtime import get_cache, get_model, get_service, get_settings
@@ -15,6 +15,7 @@ from chalicelib.runtime import get_cache, get_model, get_service, get_settings
 app = Chalice(app_name="cc-segmentation")
 OPENAPI = json.loads((Path(__file__).parent / "chalicelib" / "openapi.json").read_text())
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+BATCH_TYPES = ["application/json", http.CSV_TYPE]
 runtime.check_settings()  # a malformed setting is logged once, when the container starts
 
 
@@ -29,10 +30,14 @@ def segment() -> dict[str, Any]:
     return get_service().score_one(body)
 
 
-@app.route("/v1/segment/batch", methods=["POST"])
-def segment_batch() -> dict[str, Any]:
-    body = http.json_body(app.current_request)  # type: ignore[arg-type]
-    return get_service().score_batch(http.customers_of(body, MAX_BATCH))
+@app.route("/v1/segment/batch", methods=["POST"], content_types=BATCH_TYPES)
+def segment_batch() -> dict[str, Any] | Response:
+    request: Request = app.current_request  # type: ignore[assignment]
+    if not http.sends_csv(request):
+        return get_service().score_batch(http.customers_of(http.json_body(request), MAX_BATCH))
+    first_row = http.first_row(request)
+    answer = batch_csv.score_body(get_service(), http.raw_body(request), MAX_BATCH, first_row)
+    return http.csv_response(batch_csv.results_csv(answer)) if http.wants_csv(request) else answer
 
 
 @app.route("/v1/segments", methods=["GET"])

@@ -4,7 +4,9 @@
 1,000 rows through the same :meth:`ScoringService.score_batch` as ``POST /v1/segment/batch``,
 and answered beside it under ``batch/output/``:
 
-- ``<name>.results.csv``: one line per scored row (only when the whole file was read);
+- ``<name>.results.csv``: the results table (``chalicelib.contract.row.RESULT_COLUMNS``),
+  one line per data row, scored or not (only when the whole file was read): the very
+  bytes ``POST /v1/segment/batch`` answers for the same file as ``text/csv``;
 - ``<name>.errors.csv``: one line per invalid field (``row, CUST_ID, field, message``), or
   the file-level problems when the file was rejected;
 - ``<name>.summary.json``: written last: ``status`` (``complete`` | ``rejected`` |
@@ -12,24 +14,37 @@ and answered beside it under ``batch/output/``:
 
 A file that cannot be scored as a whole (missing required columns, not UTF-8 CSV, no model)
 gets a summary and an error report but no results file, so nothing partial can pass for a
-result. Row numbers are 1-based data rows: row 1 is the line after the header.
+result. The file is read by the row contract (``chalicelib.contract.row``): row numbers are
+file rows as a spreadsheet shows them (the header is row 1), cells follow its syntax.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, config, observability
+from chalicelib import aws, batch_csv, config, observability
+from chalicelib.contract.row import (
+    ERROR_COLUMNS,
+    FILE_FIELD,
+    NO_ROWS,
+    RESULT_COLUMNS,
+    CsvError,
+    CsvRow,
+    HeaderCheck,
+    RowRecord,
+    read_csv,
+    row_record,
+    text_of,
+    write_csv,
+)
 from chalicelib.errors import ModelUnavailable
 from chalicelib.service import ScoringService
 
@@ -38,32 +53,6 @@ OUTPUT_PREFIX = "batch/output/"
 INPUT_SUFFIX = ".csv"
 DEFAULT_BATCH_BUCKET = "cc-segmentation-batch"
 CHUNK_ROWS = 1000
-ID_FIELD = "CUST_ID"
-ROW_FIELD = "(row)"
-FILE_FIELD = "(file)"
-
-RESULT_COLUMNS = (
-    "row",
-    "CUST_ID",
-    "segment_id",
-    "segment_name",
-    "credit_limit_p25",
-    "credit_limit_p50",
-    "credit_limit_p75",
-    "credit_limit_model",
-    "credit_limit_position",
-    "credit_limit_suggestion",
-    "typicality_percentile",
-    "typicality_label",
-    "runner_up",
-    "margin",
-    "map_x",
-    "map_y",
-    "imputed",
-    "flags",
-    "model_version",
-)
-ERROR_COLUMNS = ("row", "CUST_ID", "field", "message")
 
 
 def batch_bucket() -> str:
@@ -121,7 +110,7 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
     with tempfile.TemporaryFile("w+b") as results, tempfile.TemporaryFile("w+b") as errors:
         try:
             body = _open_input(s3, bucket, key)
-            _score_stream(body, _pinned(service), results, errors, summary)
+            _score_stream(body, batch_csv.pinned(service), results, errors, summary)
         except FileRejected as rejected:
             summary.status = "rejected"
             summary.problems = [{"field": f, "message": m} for f, m in rejected.problems]
@@ -166,74 +155,38 @@ def _open_input(s3: Any, bucket: str, key: str) -> IO[bytes]:
     return body
 
 
-def _pinned(service: ScoringService) -> ScoringService:
-    """The service with today's model fixed: one file, one model, even across a promotion."""
-    model = service.get_model()
-    return ScoringService(lambda: model, service.cache)
-
-
 def _score_stream(
     body: IO[bytes], service: ScoringService, results: IO[bytes], errors: IO[bytes],
     summary: Summary,
 ) -> None:  # fmt: skip
-    text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+    text = text_of(body)
     _write_rows(results, [RESULT_COLUMNS])
     _write_rows(errors, [ERROR_COLUMNS])
     try:
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            raise FileRejected([(FILE_FIELD, "the file is empty: no header line")])
-        columns = _check_header(header, service, summary)
-        for chunk in _chunks(reader, len(header), columns):
+        header, rows = read_csv(text)
+        model = service.get_model()
+        summary.model_version = model.version
+        check = batch_csv.header_of(model, header)
+        if not check.ok:
+            raise FileRejected([(p.field, p.message) for p in check.errors])
+        summary.warnings = [f"{p.field}: {p.message}" for p in (*check.warnings, *check.notes)]
+        for chunk in _chunks(rows, check, model.validator.id_field):
             _score_chunk(chunk, service, results, errors, summary)
-    except UnicodeDecodeError as error:
-        raise FileRejected(
-            [(FILE_FIELD, f"is not UTF-8 text (after data row {summary.rows}): {error.reason}")]
-        ) from error
-    except csv.Error as error:
-        raise FileRejected(
-            [(FILE_FIELD, f"is not a readable CSV (after data row {summary.rows}): {error}")]
-        ) from error
+    except CsvError as error:
+        raise FileRejected([(FILE_FIELD, error.message)]) from error
     finally:
         text.detach()
+    if summary.rows == 0:
+        raise FileRejected([(FILE_FIELD, NO_ROWS)])
 
 
-def _check_header(header: list[str], service: ScoringService, summary: Summary) -> dict[str, int]:
-    """Column positions of the model's features (and the id); missing required -> rejected."""
-    model = service.get_model()
-    summary.model_version = model.version
-    names = [h.strip() for h in header]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise FileRejected([(n, "column appears more than once") for n in duplicates])
-    required = [r.name for r in model.validator.rules if not r.optional]
-    missing = [n for n in required if n not in names]
-    if missing:
-        raise FileRejected([(n, "required column is missing") for n in missing])
-    known = {*model.features, ID_FIELD}
-    summary.warnings = [
-        f"column {n!r} is not a model input; ignored" for n in names if n not in known
-    ]
-    return {n: i for i, n in enumerate(names) if n in known}
-
-
-@dataclass(frozen=True)
-class _Row:
-    number: int
-    customer_id: str
-    record: dict[str, Any] | None  # None: the line itself is malformed
-    problem: str = ""
-
-
-def _chunks(
-    reader: Iterator[list[str]], width: int, columns: Mapping[str, int]
-) -> Iterator[list[_Row]]:
-    chunk: list[_Row] = []
-    for number, cells in enumerate(reader, start=1):
-        if not any(c.strip() for c in cells):
-            continue  # a blank line is not a customer (csv gives [] for it)
-        chunk.append(_row(number, cells, width, columns))
+def _chunks(rows: Iterable[CsvRow], check: HeaderCheck, id_field: str) -> Iterator[list[RowRecord]]:
+    """Up to :data:`CHUNK_ROWS` records at a time; blank rows are skipped (but numbered)."""
+    chunk: list[RowRecord] = []
+    for row in rows:
+        if row.blank:
+            continue
+        chunk.append(row_record(row, check, id_field))
         if len(chunk) == CHUNK_ROWS:
             yield chunk
             chunk = []
@@ -241,98 +194,23 @@ def _chunks(
         yield chunk
 
 
-def _row(number: int, cells: list[str], width: int, columns: Mapping[str, int]) -> _Row:
-    id_position = columns.get(ID_FIELD)
-    customer_id = (
-        cells[id_position].strip() if id_position is not None and id_position < len(cells) else ""
-    )
-    if len(cells) != width:
-        problem = f"has {len(cells)} fields, the header has {width}"
-        return _Row(number, customer_id, None, problem)
-    record: dict[str, Any] = {}
-    for name, position in columns.items():
-        cell = cells[position].strip()
-        if name == ID_FIELD:
-            record[name] = cell or None
-        else:
-            record[name] = _number(cell)
-    return _Row(number, customer_id, record)
-
-
-def _number(cell: str) -> float | str | None:
-    """A cell as the validator expects it: a float, None when empty, the text otherwise."""
-    if not cell:
-        return None
-    if "_" in cell:  # float() would accept "1_000"; a CSV number has no underscores
-        return cell
-    try:
-        return float(cell)
-    except ValueError:
-        return cell
-
-
 def _score_chunk(
-    chunk: list[_Row],
+    chunk: list[RowRecord],
     service: ScoringService,
     results: IO[bytes],
     errors: IO[bytes],
     summary: Summary,
 ) -> None:
-    readable = [row for row in chunk if row.record is not None]
-    answer = service.score_batch([row.record for row in readable]) if readable else None
-    entries = iter(answer["results"]) if answer else iter(())
-    result_rows: list[tuple[Any, ...]] = []
-    error_rows: list[tuple[Any, ...]] = []
-    for row in chunk:
-        summary.rows += 1
-        if row.record is None:
-            summary.failed += 1
-            error_rows.append((row.number, row.customer_id, ROW_FIELD, row.problem))
-            continue
-        entry = next(entries)
-        if entry["ok"]:
-            summary.scored += 1
-            result_rows.append(_result_line(row.number, entry["result"]))
-        else:
-            summary.failed += 1
-            error_rows.extend(
-                (row.number, row.customer_id, e["field"], e["message"]) for e in entry["errors"]
-            )
-    _write_rows(results, result_rows)
-    _write_rows(errors, error_rows)
-
-
-def _result_line(number: int, result: Mapping[str, Any]) -> tuple[Any, ...]:
-    limit = result["credit_limit"]
-    band = limit["benchmark"]
-    explanation = result["explanation"]
-    return (
-        number,
-        result.get("customer_id") or "",
-        result["segment"]["id"],
-        result["segment"]["name"],
-        band["p25"],
-        band["p50"],
-        band["p75"],
-        limit["model"],
-        limit["position"],
-        limit["suggestion"],
-        result["typicality"]["percentile"],
-        result["typicality"]["label"],
-        explanation["runner_up"],
-        explanation["margin"],
-        result["map_position"]["x"],
-        result["map_position"]["y"],
-        ";".join(result["imputed"]),
-        "; ".join(f"{f['field']}: {f['message']}" for f in result["flags"]),
-        result["model_version"],
-    )
+    answer = batch_csv.score_records(service, chunk)
+    summary.rows += answer["summary"]["total"]
+    summary.scored += answer["summary"]["scored"]
+    summary.failed += answer["summary"]["failed"]
+    _write_rows(results, batch_csv.result_lines(answer))
+    _write_rows(errors, batch_csv.error_lines(answer))
 
 
 def _write_rows(stream: IO[bytes], rows: Iterable[Sequence[Any]]) -> None:
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer).writerows(rows)
-    stream.write(buffer.getvalue().encode())
+    stream.write(write_csv(rows).encode())
 
 
 def _upload(s3: Any, bucket: str, key: str, stream: IO[bytes], content_type: str) -> None:

@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice.app import Request, Response
@@ -18,6 +18,7 @@ from chalice.app import Request, Response
 from chalicelib import observability
 from chalicelib.cache import ResultCache
 from chalicelib.config import MAX_BODY_BYTES, Settings
+from chalicelib.contract.row import FIRST_DATA_ROW
 from chalicelib.errors import (
     CHALICE_STATUS_TO_ERROR,
     PROBLEM_CONTENT_TYPE,
@@ -34,6 +35,8 @@ from chalicelib.service import customers_of
 
 PUBLIC_ROUTES = frozenset({"/v1/health"})
 API_KEY_HEADER = "x-api-key"
+CSV_TYPE = "text/csv"
+FIRST_ROW_PARAM = "first_row"
 
 
 def _reject_constant(name: str) -> float:
@@ -48,6 +51,44 @@ def json_body(request: Request) -> Any:
     except (ValueError, RecursionError) as error:
         message = f"is not valid JSON: {str(error)[:120]}"
         raise ValidationFailed.from_errors([FieldError("(body)", message)]) from error
+
+
+def sends_csv(request: Request) -> bool:
+    """The body is a CSV file (``Content-Type: text/csv``), not JSON."""
+    return request.headers.get("content-type", "").lower().startswith(CSV_TYPE)
+
+
+def wants_csv(request: Request) -> bool:
+    """The client asks for the results table (``Accept: text/csv``)."""
+    return CSV_TYPE in request.headers.get("accept", "").lower()
+
+
+def raw_body(request: Request) -> bytes:
+    """The body as sent (Chalice gives bytes, or text for some test and local events)."""
+    body = request.raw_body or b""
+    return body.encode() if isinstance(body, str) else body
+
+
+def first_row(request: Request) -> int:
+    """``?first_row=N``: the file row number of a CSV body's first data line (default 2).
+
+    A client that sends a long file in pieces, each with the header, keeps the row numbers
+    of the whole file this way.
+    """
+    params: Mapping[str, str] = request.query_params or {}
+    given = params.get(FIRST_ROW_PARAM)
+    if given is None:
+        return FIRST_DATA_ROW
+    if not given.isascii() or not given.isdigit() or int(given) < FIRST_DATA_ROW:
+        message = f"must be a whole number of at least {FIRST_DATA_ROW}, got {given[:40]!r}"
+        raise ValidationFailed.from_errors([FieldError(FIRST_ROW_PARAM, message)])
+    return int(given)
+
+
+def csv_response(text: str) -> Response:
+    """A CSV answer (the results table)."""
+    headers: dict[str, str | list[str]] = {"Content-Type": f"{CSV_TYPE}; charset=utf-8"}
+    return Response(body=text, status_code=200, headers=headers)
 
 
 def check_request(request: Request, settings: Settings) -> None:
@@ -124,4 +165,15 @@ def cache_state(cache: ResultCache | None) -> str:
     return "unavailable" if cache is None else cache.state()
 
 
-__all__ = ["cache_state", "check_request", "customers_of", "handle", "json_body"]
+__all__ = [
+    "cache_state",
+    "check_request",
+    "csv_response",
+    "customers_of",
+    "first_row",
+    "handle",
+    "json_body",
+    "raw_body",
+    "sends_csv",
+    "wants_csv",
+]

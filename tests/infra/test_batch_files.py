@@ -138,7 +138,8 @@ def test_ten_thousand_rows_are_scored_completely_and_agree_with_the_batch_api(
     assert (summary["rows"], summary["scored"], summary["failed"]) == (10_000, 10_000, 0)
     assert summary["model_version"] == published
     results = stack.table("batch/output/resampled.results.csv")
-    assert [r["row"] for r in results] == [str(n) for n in range(1, 10_001)]
+    assert [r["row"] for r in results] == [str(n) for n in range(2, 10_002)]  # file rows
+    assert {r["status"] for r in results} == {"scored"}
     assert [r["CUST_ID"] for r in results] == [row[0] for row in sample]
     assert stack.table("batch/output/resampled.errors.csv") == []
 
@@ -191,19 +192,24 @@ def test_bad_rows_are_reported_and_the_good_ones_scored(
         44,
         6,
     )
-    bad = {3, 7, 10, 12, 20, 30}
+    bad = {4, 8, 11, 13, 21, 31}  # file rows: the header is row 1
     results = stack.table("batch/output/mixed.results.csv")
-    assert [int(r["row"]) for r in results] == [n for n in range(1, 51) if n not in bad]
+    assert [int(r["row"]) for r in results] == list(range(2, 52))  # every row, in order
+    assert [int(r["row"]) for r in results if r["status"] == "error"] == sorted(bad)
+    assert all(r["segment_id"] == "" for r in results if r["status"] == "error")
     errors = stack.table("batch/output/mixed.errors.csv")
     assert [(e["row"], e["CUST_ID"], e["field"]) for e in errors] == [
-        ("3", rows[2][0], "BALANCE"),
-        ("7", rows[6][0], "TENURE"),
-        ("10", rows[9][0], "PAYMENTS"),
-        ("12", rows[11][0], "(row)"),
-        ("20", rows[19][0], "PURCHASES_TRX"),
-        ("30", rows[29][0], "BALANCE_FREQUENCY"),
-        ("30", rows[29][0], "CASH_ADVANCE"),
+        ("4", rows[2][0], "BALANCE"),
+        ("8", rows[6][0], "TENURE"),
+        ("11", rows[9][0], "PAYMENTS"),
+        ("13", rows[11][0], "(row)"),
+        ("21", rows[19][0], "PURCHASES_TRX"),
+        ("31", rows[29][0], "BALANCE_FREQUENCY"),
+        ("31", rows[29][0], "CASH_ADVANCE"),
     ]
+    assert results[29]["errors"] == (
+        "BALANCE_FREQUENCY: must be at most 1, got 1.7; CASH_ADVANCE: is required"
+    )
     messages = [e["message"] for e in errors]
     assert messages[0] == "must be a number, got 'abc'"
     assert messages[1] == "is required"
@@ -211,7 +217,7 @@ def test_bad_rows_are_reported_and_the_good_ones_scored(
     assert messages[3] == "has 19 fields, the header has 18"
     assert messages[4] == "must be a whole number, got 2.5"
     assert messages[5] == "must be at most 1, got 1.7"
-    assert "finite" in messages[6]
+    assert messages[6] == "is required"  # "nan" spells a missing value
 
 
 def test_missing_required_columns_give_a_report_and_no_results(
@@ -244,7 +250,10 @@ def test_optional_columns_may_be_absent_and_extra_columns_are_ignored(
 
     summary = stack.summary("batch/output/nested/optional.summary.json")
     assert (summary["status"], summary["scored"]) == ("complete", 10)
-    assert summary["warnings"] == ["column 'COMMENT' is not a model input; ignored"]
+    assert summary["warnings"] == [
+        "COMMENT: unknown column, ignored",
+        "MINIMUM_PAYMENTS: optional column is absent; every row is imputed",
+    ]
     results = stack.table("batch/output/nested/optional.results.csv")
     assert all("MINIMUM_PAYMENTS" in r["imputed"].split(";") for r in results)
 

@@ -326,12 +326,16 @@ def text_of(stream: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
 
 
-def read_csv(lines: Iterable[str]) -> tuple[tuple[str, ...], Iterator[CsvRow]]:
+def read_csv(
+    lines: Iterable[str], first_row: int = FIRST_DATA_ROW
+) -> tuple[tuple[str, ...], Iterator[CsvRow]]:
     """The header (as written) and an iterator over every later record.
 
     ``lines`` is text read with ``newline=""`` (a file opened so, :func:`text_of`, or
-    ``io.StringIO(text, newline="")``). Raises :class:`CsvError` for an empty file or a
-    blank first line; the iterator raises it for text that is not UTF-8 or not CSV.
+    ``io.StringIO(text, newline="")``). ``first_row`` is the number of the first record
+    after the header: 2 for a whole file, more for a later piece of one sent with its header.
+    Raises :class:`CsvError` for an empty file or a blank first line; the iterator raises it
+    for text that is not UTF-8 or not CSV.
     """
     reader = csv.reader(lines)
     try:
@@ -342,13 +346,13 @@ def read_csv(lines: Iterable[str]) -> tuple[tuple[str, ...], Iterator[CsvRow]]:
         raise CsvError(EMPTY_FILE)
     if not any(cell.strip(_SPACES) for cell in header):
         raise CsvError(BLANK_HEADER)
-    return tuple(header), _records(reader)
+    return tuple(header), _records(reader, first_row)
 
 
-def _records(reader: Iterator[list[str]]) -> Iterator[CsvRow]:
-    number = FIRST_DATA_ROW - 1
+def _records(reader: Iterator[list[str]], first_row: int) -> Iterator[CsvRow]:
+    number = first_row - 1
     try:
-        for number, cells in enumerate(reader, start=FIRST_DATA_ROW):
+        for number, cells in enumerate(reader, start=first_row):
             yield CsvRow(number, cells)
     except (UnicodeDecodeError, csv.Error) as error:
         raise _unreadable(error, number + 1) from error

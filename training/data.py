@@ -1,32 +1,27 @@
 """Reading the analyst's CSV as written, so validation sees every bad cell as it is.
 
-Nothing is coerced: a column whose cells are all numbers (or an empty / ``NA`` cell,
-read as NaN) comes back numeric, straight from pandas' C parser; a column with any other
-text comes back as text, so validation can quote the offending cells instead of silently
-turning them into NaN. Each row keeps its file line number (the header is line 1), which
-is what a spreadsheet or an editor shows, so every message points at a findable place.
+The file is read by the row contract's CSV reader (``chalicelib.contract.row.read_csv``),
+the same code that reads a CSV sent to the API or dropped in the batch bucket: UTF-8 with
+or without a byte-order mark, any line ending, quoted cells. Nothing is converted here:
+every cell stays text, so validation can parse it with the contract's cell syntax and
+quote the offending cells. Each row keeps its file row number (the header is row 1),
+which is what a spreadsheet shows, so every message points at a findable place.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-
-from training.schema import ID_COLUMN
+from chalicelib.contract.row import CsvError, read_csv
 
 _CHUNK_BYTES = 1 << 20
-MISSING_TOKENS = ("", "NA", "na", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none")
-"""Cells that mean "no value" (the optional columns impute them; elsewhere an error)."""
 
 
 class DataFileError(Exception):
-    """The file cannot be read as a CSV table at all (missing, binary, empty, ragged)."""
+    """The file cannot be read as a CSV table at all (missing, binary, empty)."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
@@ -36,11 +31,16 @@ class DataFileError(Exception):
 
 @dataclass(frozen=True)
 class RawTable:
-    """The file's columns (numeric when clean, else text), with each row's file line."""
+    """The file's data rows as text cells, each with its file row number.
 
-    frame: pd.DataFrame
-    lines: np.ndarray
+    ``rows`` and ``lines`` hold the non-blank rows; blank ones are only counted
+    (``blank_lines``). A row may have another number of cells than the header (ragged):
+    validation reports it.
+    """
+
     header: tuple[str, ...]
+    rows: list[list[str]]
+    lines: np.ndarray
     blank_lines: tuple[int, ...]
 
 
@@ -54,72 +54,27 @@ def file_sha256(path: Path) -> str:
 
 
 def read_table(path: Path) -> RawTable:
-    """Read ``path`` as UTF-8 CSV (BOM and CRLF tolerated); see the module docstring.
-
-    Empty rows (blank lines, or no value in any cell) are dropped from the table but
-    reported back (``blank_lines``) so the caller can say so; nothing else is skipped.
-    """
-    header = _read_header(path)
-    try:
-        frame = pd.read_csv(
-            path,
-            header=0,
-            names=range(len(header)),  # positional: the header may repeat a name
-            dtype={i: str for i, name in enumerate(header) if name == ID_COLUMN},
-            index_col=False,  # a row with an extra field is an error, not an index
-            encoding="utf-8-sig",
-            keep_default_na=False,
-            na_values=list(MISSING_TOKENS),
-            skip_blank_lines=False,
-            skipinitialspace=True,
-        )
-    except UnicodeDecodeError as exc:
-        raise DataFileError(
-            f"not UTF-8 text (byte {exc.start}): is this really a CSV file?"
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataFileError("the file is empty") from exc
-    except pd.errors.ParserError as exc:
-        raise _ragged(str(exc)) from exc
-    frame.columns = pd.Index([str(name).strip() for name in header])
-    lines = np.arange(2, len(frame) + 2)
-    blank = frame.isna().all(axis=1).to_numpy()
-    blank_lines = tuple(int(n) for n in lines[blank])
-    frame = frame.loc[~blank].reset_index(drop=True)
-    return RawTable(frame=frame, lines=lines[~blank], header=header, blank_lines=blank_lines)
-
-
-def _read_header(path: Path) -> tuple[str, ...]:
-    """The header as written (pandas would rename duplicate names, hiding them)."""
+    """Read ``path`` with the row contract's CSV reader; see the module docstring."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    blank: list[int] = []
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            first = next(csv.reader(handle), None)
+            header, records = read_csv(handle)
+            for record in records:
+                if record.blank:
+                    blank.append(record.number)
+                else:
+                    rows.append(record.cells)
+                    lines.append(record.number)
     except FileNotFoundError as exc:
         raise DataFileError(f"no such file: {path}") from exc
     except IsADirectoryError as exc:
         raise DataFileError(f"{path} is a directory, not a CSV file") from exc
     except PermissionError as exc:
         raise DataFileError(f"cannot read {path}: permission denied") from exc
-    except UnicodeDecodeError as exc:
-        raise DataFileError(
-            f"not UTF-8 text (byte {exc.start}): is this really a CSV file?"
-        ) from exc
-    except csv.Error as exc:
-        raise DataFileError(f"not a well-formed CSV table: {exc}", line=1) from exc
-    if first is None or not any(cell.strip() for cell in first):
-        raise DataFileError("the file is empty (no header line)", line=1)
-    if any("\x00" in cell for cell in first):
-        raise DataFileError("binary content (NUL bytes) in the header: not a CSV file", line=1)
-    return tuple(cell.strip() for cell in first)
-
-
-def _ragged(parser_message: str) -> DataFileError:
-    """Say which line has more fields than the header (pandas counts lines from 1)."""
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", parser_message)
-    if not found:
-        return DataFileError(f"not a well-formed CSV table: {parser_message.strip()}")
-    expected, line, saw = (int(g) for g in found.groups())
-    return DataFileError(
-        f"not a well-formed CSV table: line {line} has {saw} fields, the header has {expected}",
-        line=line,
-    )
+    except UnicodeDecodeError as exc:  # in the header (the reader words later ones)
+        raise DataFileError(f"is not UTF-8 text: {exc.reason}", line=1) from exc
+    except CsvError as exc:
+        raise DataFileError(exc.message) from exc
+    return RawTable(header, rows, np.asarray(lines, dtype=np.int64), tuple(blank))

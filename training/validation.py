@@ -1,12 +1,15 @@
 """Data validation before anything is fitted: every problem named by column, line and count.
 
 ``validate`` checks a table read by :mod:`training.data` (every cell still text) against
-the feature catalogue in :mod:`training.schema` and returns a report plus, when there are
-no errors, the cleaned frame training fits on: the 17 features as float64 in schema order
-(NaN for a missing value) and ``CUST_ID`` when the file has it.
+the row contract (``chalicelib.contract.row``: the header checks, the cell syntax, the
+value rules and their wording, the same as the API and the batch files apply) and returns
+a report plus, when there are no errors, the cleaned frame training fits on: the 17
+features as float64 in schema order (NaN for a missing value) and ``CUST_ID`` when the
+file has it. Issues group the contract's problems by column and phrase; ``row_errors``
+keeps each one with its row and the exact message the API would answer.
 
-Row positions are **file line numbers** (the header is line 1, the first customer line 2),
-which is also the row number a spreadsheet shows.
+Row positions are **file row numbers** (the header is row 1, the first customer row 2),
+the row number a spreadsheet shows.
 
 Errors stop training; warnings describe known quirks of real data (they are kept as they
 are); info notes say what training will do about expected gaps (imputation).
@@ -14,15 +17,28 @@ are); info notes say what training will do about expected gaps (imputation).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from chalicelib.contract.row import (
+    NO_ROWS,
+    OPTIONAL_COLUMN_ABSENT,
+    ROW_FIELD,
+    FieldProblem,
+    Problem,
+    check_header,
+    check_id,
+    check_value,
+    format_number,
+    id_of_cell,
+    parse_cell,
+    ragged,
+)
 
-from training.data import MISSING_TOKENS, DataFileError, RawTable, read_table
+from training.data import DataFileError, RawTable, read_table
 from training.schema import FEATURE_NAMES, FEATURES, ID_COLUMN, Feature
 
 Severity = Literal["error", "warning", "info"]
@@ -36,8 +52,16 @@ ROWS_PER_CLUSTER = 10
 SHOWN_LINES = 5
 """How many offending line numbers an issue quotes."""
 
-_MISSING_TOKENS = frozenset(token.lower() for token in MISSING_TOKENS)
 _PURCHASE_SUM_TOLERANCE = 1.0
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One rejected cell (or row): its file row, column and the contract's message."""
+
+    line: int
+    field: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -52,7 +76,10 @@ class Issue:
     examples: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """One human line, e.g. ``BALANCE: must be a number: 1 row, line 18 ('abc')``."""
+        """One human line, e.g. ``BALANCE: must be a number: 1 row, line 18 ('abc')``.
+
+        ``examples`` are shown as the contract shows values (text quoted, numbers bare).
+        """
         where = f"{self.column}: " if self.column else ""
         text = f"{where}{self.message}"
         if self.count:
@@ -62,7 +89,7 @@ class Issue:
             label = "line" if len(self.lines) == 1 else "lines"
             text += f", {label} {', '.join(str(n) for n in self.lines)}{more}"
         if self.examples:
-            text += f" ({', '.join(repr(e) for e in self.examples)})"
+            text += f" ({', '.join(self.examples)})"
         return text
 
 
@@ -72,6 +99,7 @@ class ValidationReport:
 
     rows: int
     issues: tuple[Issue, ...]
+    row_errors: tuple[RowError, ...] = field(default=(), repr=False)
 
     @property
     def errors(self) -> tuple[Issue, ...]:
@@ -133,14 +161,15 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
     A plain DataFrame's rows are numbered as if it were a file with a header (line 2 on).
     """
     table = data if isinstance(data, RawTable) else _as_table(data)
-    raw = table.frame
+    check = check_header(table.header, [f.rule for f in FEATURES], ID_COLUMN)
+    issues = _header_issues(check.errors, check.warnings, check.notes)
+    width = len(table.header)
     lines = table.lines
-    issues: list[Issue] = []
-
-    issues += _check_header(table.header)
-    repeated = {name for name in table.header if table.header.count(name) > 1}
-    present = [f for f in FEATURES if f.name in raw.columns and f.name not in repeated]
-    has_ids = ID_COLUMN in raw.columns and ID_COLUMN not in repeated
+    whole = np.array([len(cells) == width for cells in table.rows], dtype=bool)
+    row_errors = [RowError(int(n), *_as_pair(ragged(len(c), width)))
+                  for n, c, ok in zip(lines, table.rows, whole, strict=True) if not ok]  # fmt: skip
+    if row_errors:
+        issues += _grouped(ROW_FIELD, [(e.line, Problem(e.message)) for e in row_errors])
     if table.blank_lines:
         issues.append(
             Issue(
@@ -151,146 +180,146 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
                 lines=table.blank_lines[:SHOWN_LINES],
             )
         )
-    issues += _check_row_count(len(raw), min_rows)
+    issues += _check_row_count(len(table.rows), min_rows)
 
+    rows = [cells if ok else [] for cells, ok in zip(table.rows, whole, strict=True)]
     values: dict[str, np.ndarray] = {}
-    for feature in present:
-        parsed, column_issues = _parse_feature(raw[feature.name], feature, lines)
-        values[feature.name] = parsed
+    for feature in FEATURES:
+        position = check.positions.get(feature.name)
+        if position is None or not check.ok:
+            continue
+        cells = [c[position] if c else "" for c in rows]
+        values[feature.name], column_issues, errors = _parse_feature(cells, feature, lines, whole)
         issues += column_issues
-    if has_ids:
-        issues += _check_ids(raw[ID_COLUMN], lines)
+        row_errors += errors
+    ids: list[str | None] | None = None
+    id_position = check.positions.get(ID_COLUMN)
+    if id_position is not None and check.ok:
+        ids, id_issues, errors = _check_ids([c[id_position] if c else "" for c in rows], lines)
+        issues += id_issues
+        row_errors += errors
     issues += _check_known_quirks(values, lines)
 
-    report = ValidationReport(rows=len(raw), issues=tuple(issues))
+    row_errors.sort(key=lambda e: e.line)
+    report = ValidationReport(rows=len(table.rows), issues=tuple(issues),
+                              row_errors=tuple(row_errors))  # fmt: skip
     if not report.ok:
         return ValidationResult(report)
     frame = pd.DataFrame({name: values[name] for name in FEATURE_NAMES})
-    if has_ids:
-        ids = _clean_ids(raw[ID_COLUMN]).astype(object)
-        frame[ID_COLUMN] = ids.where(~_is_missing(ids), None).to_numpy()  # None: no id
+    if ids is not None:
+        frame[ID_COLUMN] = pd.Series(ids, dtype=object)  # None: no id
     return ValidationResult(report, frame)
 
 
+def _as_pair(problem: FieldProblem) -> tuple[str, str]:
+    return problem.field, problem.message
+
+
 def _as_table(frame: pd.DataFrame) -> RawTable:
-    header = tuple(str(c).strip() for c in frame.columns)
-    renamed = frame.set_axis(list(header), axis=1).reset_index(drop=True)
-    return RawTable(
-        frame=renamed, lines=np.arange(2, len(frame) + 2), header=header, blank_lines=()
-    )
+    """A frame as the text a CSV file of it would hold (NaN/None as an empty cell)."""
+    header = tuple(str(c) for c in frame.columns)
+    rows = [["" if _is_na(v) else str(v) for v in record] for record in frame.itertuples(False)]
+    lines = np.arange(2, len(frame) + 2)
+    return RawTable(header=header, rows=rows, lines=lines, blank_lines=())
 
 
-def _check_header(header: Sequence[str]) -> list[Issue]:
-    issues: list[Issue] = []
-    seen: dict[str, int] = {}
-    for name in header:
-        seen[name] = seen.get(name, 0) + 1
-    for name, times in seen.items():
-        if times > 1:
-            issues.append(Issue("error", name, f"column appears {times} times in the header"))
-    for feature in FEATURES:
-        if feature.name not in seen:
-            issues.append(Issue("error", feature.name, "required column is missing"))
-    known = {*FEATURE_NAMES, ID_COLUMN}
-    for name in seen:
-        if name not in known:
-            issues.append(Issue("warning", name or "(unnamed)", "unknown column, ignored"))
+def _is_na(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _header_issues(
+    errors: tuple[FieldProblem, ...],
+    warnings: tuple[FieldProblem, ...],
+    notes: tuple[FieldProblem, ...],
+) -> list[Issue]:
+    """The contract's header check; training also needs the optional columns present."""
+    issues = [Issue("error", p.field, p.message) for p in errors]
+    issues += [Issue("warning", p.field, p.message) for p in warnings]
+    issues += [
+        Issue("error", p.field, "column is missing: training needs every model column")
+        for p in notes
+        if p.message == OPTIONAL_COLUMN_ABSENT
+    ]
     return issues
 
 
 def _check_row_count(rows: int, min_rows: int) -> list[Issue]:
     if rows == 0:
-        return [Issue("error", None, "no data rows (only a header)")]
+        return [Issue("error", None, NO_ROWS)]
     if rows < min_rows:
         return [Issue("error", None, f"too few rows to segment: {rows}, need at least {min_rows}")]
     return []
 
 
 def _parse_feature(
-    column: pd.Series, feature: Feature, lines: np.ndarray
-) -> tuple[np.ndarray, list[Issue]]:
-    """Turn one column into float64 (NaN = missing) and report every impossible value."""
-    issues: list[Issue] = []
-    column = column.reset_index(drop=True)
-    if pd.api.types.is_bool_dtype(column.dtype):  # True/False are text, not 1/0
-        column = column.astype(str)
-    if pd.api.types.is_numeric_dtype(column.dtype):
-        values = column.to_numpy(dtype=np.float64)
-        missing = np.isnan(values)
-    else:
-        values, missing, text = _parse_text(column)
-        if text.any():
-            examples = tuple(dict.fromkeys(column[text].astype(str)))[:3]
-            issues.append(_issue("error", feature.name, "must be a number", text, lines, examples))
+    cells: list[str], feature: Feature, lines: np.ndarray, whole: np.ndarray
+) -> tuple[np.ndarray, list[Issue], list[RowError]]:
+    """One column as float64 (NaN = missing or refused), its issues and its rejected cells.
 
-    if missing.any():
-        severity: Severity = "info" if feature.optional else "error"
-        message = (
-            "missing value, will be imputed with the training median"
-            if feature.optional
-            else "missing value in a required column"
-        )
-        issues.append(_issue(severity, feature.name, message, missing, lines))
-
-    finite = np.isfinite(values)
-    with np.errstate(invalid="ignore"):
-        checks: list[tuple[str, np.ndarray]] = [("infinite value", np.isinf(values))]
-        if feature.valid_min is not None:
-            low = "negative value" if feature.valid_min == 0 else f"below {feature.valid_min:g}"
-            checks.append((low, finite & (values < feature.valid_min)))
-        if feature.valid_max is not None:
-            checks.append((f"above {feature.valid_max:g}", finite & (values > feature.valid_max)))
-        if feature.integer:
-            checks.append(("must be a whole number", finite & (values != np.round(values))))
-    for message, mask in checks:
-        if mask.any():
-            examples = _examples(values, mask)
-            issues.append(_issue("error", feature.name, message, mask, lines, examples))
-    return values, issues
+    Each cell goes through the contract: :func:`parse_cell` then :func:`check_value`.
+    """
+    rule = feature.rule
+    values = np.full(len(cells), np.nan)
+    missing: list[int] = []
+    problems: list[tuple[int, Problem]] = []
+    for i, cell in enumerate(cells):
+        if not whole[i]:
+            continue
+        number, problem = check_value(rule, parse_cell(cell))
+        if problem is not None:
+            problems.append((int(lines[i]), problem))
+        elif number is None:
+            missing.append(i)
+        else:
+            values[i] = number
+    issues = _grouped(feature.name, problems)
+    if missing:
+        note = "missing value, will be imputed with the training median"
+        mask = np.zeros(len(cells), dtype=bool)
+        mask[missing] = True
+        issues.append(_issue("info", feature.name, note, mask, lines))
+    errors = [RowError(line, feature.name, problem.message) for line, problem in problems]
+    return values, issues, errors
 
 
-def _parse_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse text cells: (numbers, missing mask, mask of cells that are not numbers)."""
-    parsed = pd.to_numeric(column, errors="coerce")
-    numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    unparsed = np.isnan(numbers)
-    missing = np.zeros(len(column), dtype=bool)
-    text = np.zeros(len(column), dtype=bool)
-    if unparsed.any():
-        cells = column[unparsed]
-        is_missing = _is_missing(cells)
-        cells = cells.astype(str).str.strip()
-        retried = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        positions = np.flatnonzero(unparsed)
-        numbers[positions] = np.where(is_missing, np.nan, retried)
-        missing[positions] = is_missing
-        text[positions] = ~is_missing & np.isnan(retried)
-    return numbers, missing, text
-
-
-def _check_ids(ids: pd.Series, lines: np.ndarray) -> list[Issue]:
-    issues: list[Issue] = []
-    cleaned = _clean_ids(ids)
-    empty = _is_missing(cleaned)
-    if empty.any():
-        issues.append(_issue("warning", ID_COLUMN, "missing customer id", empty, lines))
-    duplicated = (cleaned.duplicated(keep=False) & ~empty).to_numpy()
-    if duplicated.any():
-        examples = tuple(dict.fromkeys(cleaned[duplicated]))[:3]
-        issues.append(
-            _issue("error", ID_COLUMN, "duplicate customer id", duplicated, lines, examples)
-        )
+def _grouped(column: str, problems: list[tuple[int, Problem]]) -> list[Issue]:
+    """One error issue per phrase, with the first rows and the first distinct values."""
+    by_phrase: dict[str, list[tuple[int, Problem]]] = {}
+    for line, problem in problems:
+        by_phrase.setdefault(problem.phrase, []).append((line, problem))
+    issues = []
+    for phrase, found in by_phrase.items():
+        shown = tuple(dict.fromkeys(p.shown for _, p in found if p.shown))[:3]
+        shown_lines = tuple(line for line, _ in found[:SHOWN_LINES])
+        issues.append(Issue("error", column, phrase, len(found), shown_lines, shown))
     return issues
 
 
-def _is_missing(cells: pd.Series) -> np.ndarray:
-    """NaN, or a text cell that spells "no value" (``NA``, ``null``, blank...)."""
-    spelled = cells.astype(str).str.strip().str.lower().isin(_MISSING_TOKENS)
-    return (cells.isna() | spelled).to_numpy()
-
-
-def _clean_ids(ids: pd.Series) -> pd.Series:
-    return ids.astype("string").str.strip().reset_index(drop=True)
+def _check_ids(
+    cells: list[str], lines: np.ndarray
+) -> tuple[list[str | None], list[Issue], list[RowError]]:
+    """The ids (None where missing), their issues and the rejected ones."""
+    ids = [id_of_cell(cell) for cell in cells]
+    issues: list[Issue] = []
+    errors: list[RowError] = []
+    empty = np.array([i is None for i in ids], dtype=bool)
+    if empty.any():
+        issues.append(_issue("warning", ID_COLUMN, "missing customer id", empty, lines))
+    refused = []
+    for i, customer_id in enumerate(ids):
+        _, problem = check_id(customer_id)
+        if problem is not None:
+            refused.append((int(lines[i]), problem))
+    issues += _grouped(ID_COLUMN, refused)
+    errors += [RowError(line, ID_COLUMN, problem.message) for line, problem in refused]
+    series = pd.Series(ids, dtype=object)
+    duplicated = (series.duplicated(keep=False) & ~empty).to_numpy()
+    if duplicated.any():
+        examples = tuple(repr(i) for i in dict.fromkeys(series[duplicated]))[:3]
+        issues.append(
+            _issue("error", ID_COLUMN, "duplicate customer id", duplicated, lines, examples)
+        )
+    return ids, issues, errors
 
 
 def _check_known_quirks(values: dict[str, np.ndarray], lines: np.ndarray) -> list[Issue]:
@@ -359,11 +388,12 @@ def _issue(
 
 
 def _examples(values: np.ndarray, mask: np.ndarray) -> tuple[str, ...]:
-    return tuple(f"{v:g}" for v in dict.fromkeys(values[mask][:3].tolist()))
+    return tuple(format_number(v) for v in dict.fromkeys(values[mask][:3].tolist()))
 
 
 __all__ = [
     "Issue",
+    "RowError",
     "ValidationReport",
     "ValidationResult",
     "min_rows_for",

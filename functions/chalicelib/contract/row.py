@@ -156,10 +156,10 @@ def parse_cell(text: str) -> float | str | None:
     same way as for a JSON string, and every other problem of the row is found too.
     """
     stripped = text.strip(_SPACES)
-    if stripped.lower() in MISSING_TOKENS:
-        return None
     if not _NUMBER_CHARS.issuperset(stripped):
-        return stripped
+        return None if stripped.lower() in MISSING_TOKENS else stripped
+    if not stripped:
+        return None
     try:
         return float(stripped)
     except ValueError:  # e.g. "1-2", "e5", "."
@@ -174,7 +174,9 @@ def check_value(rule: ValueRule, value: Any) -> tuple[float | None, Problem | No
     """
     if value is None:
         return None, None if rule.optional else Problem(REQUIRED)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value.__class__ is not float and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
         return None, Problem(NOT_A_NUMBER, describe(value))
     if value != value:  # NaN: only a Python caller can send it (JSON and CSV cannot)
         return None, Problem(NOT_FINITE, "nan")

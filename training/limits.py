@@ -19,11 +19,18 @@ from numpy.typing import NDArray
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, mean_pinball_loss
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from training.export import float32_grid, snap_thresholds_to_float32
 
 QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
+#: OpenMP threads for the gradient-boosting fits and predictions. Each boosting iteration
+#: is a few short parallel regions; waking sleeping OpenMP workers for each one (the
+#: ``OMP_WAIT_POLICY=PASSIVE`` that ``python -m training`` sets for KMeans) made this step
+#: 6.5x slower on an idle 2-core machine (43.6 s against 6.7 s), and spinning workers are
+#: slow on a loaded one. One thread is fast in both cases (docs/benchmarks.md, Training).
+LIMIT_MODEL_THREADS = 1
 #: A segment needs at least this many training rows to get its own model.
 MIN_SEGMENT_TRAIN_ROWS = 300
 TEST_SHARE = 0.2
@@ -95,8 +102,22 @@ def fit_limit_models(
 
     Rows whose target is missing are dropped here (they still belong to a segment).
     ``max_fit_rows`` caps the rows any one model is fitted on (a fixed-seed sample), so
-    training time stays bounded on very large data.
+    training time stays bounded on very large data. Runs on ``LIMIT_MODEL_THREADS``
+    OpenMP threads whatever the caller's limit (see there why).
     """
+    with threadpool_limits(limits=LIMIT_MODEL_THREADS, user_api="openmp"):
+        return _fit_limit_models(X, y, segments, k, seed, max_fit_rows, progress)
+
+
+def _fit_limit_models(
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    segments: NDArray[np.int64],
+    k: int,
+    seed: int,
+    max_fit_rows: int | None,
+    progress: bool,
+) -> LimitModels:
     known = ~np.isnan(y)
     # Fit and judge on the float32 values the exported graph will see (see export.py).
     X, y, segments = float32_grid(X[known]), y[known], segments[known]

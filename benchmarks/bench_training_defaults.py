@@ -8,8 +8,9 @@ Each sample is ``python -m training train --data data/CC_GENERAL.csv --out DIR``
 run with the same interpreter and packages. They alternate, first without and then with a
 CPU-burning neighbour (one busy-looping process per core, as other jobs on a shared
 machine would be), so both sides see the same machine. Printed per case: wall time of the
-whole command (imports included) and the manifest's ``step_seconds`` for the two OpenMP
-steps (``elbow``, ``limit models``). Results go to docs/benchmarks.md ("Training").
+whole command (imports included), its CPU time (user + system; on a shared machine more
+threads also win a larger share of the cores) and the manifest's ``step_seconds``.
+Results go to docs/benchmarks.md ("Training").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,9 +47,7 @@ def export_tree(ref: str, target: Path) -> Path:
 @contextlib.contextmanager
 def burners(count: int) -> Iterator[None]:
     """``count`` processes that spin on a core until the block ends."""
-    spinning = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)
-    ]
+    spinning = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
     try:
         time.sleep(0.5)
         yield
@@ -60,14 +60,17 @@ def burners(count: int) -> Iterator[None]:
 def train_once(tree: Path, out: Path) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if k not in OVERRIDES}
     env["PYTHONPATH"] = str(tree)  # this tree's training package, not the installed one
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, *COMMAND, "--out", str(out)],
         cwd=tree, env=env, check=True, capture_output=True,
     )  # fmt: skip
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     steps = json.loads((out / "manifest.json").read_text())["training"]["step_seconds"]
-    return {"wall": wall, **{name: float(seconds) for name, seconds in steps.items()}}
+    return {"wall": wall, "cpu": cpu, **{name: float(s) for name, s in steps.items()}}
 
 
 def main() -> int:
@@ -90,6 +93,7 @@ def main() -> int:
                         results.setdefault((condition, name), []).append(sample)
                         print(
                             f"  {condition:<16} {name:<6} wall {sample['wall']:6.1f} s  "
+                            f"cpu {sample['cpu']:6.1f} s  "
                             f"limit models {sample.get('limit models', float('nan')):6.1f} s  "
                             f"load {os.getloadavg()[0]:.1f}",
                             flush=True,

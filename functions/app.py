@@ -1,19 +1,26 @@
-"""The scoring API (docs/contracts.md, section 2). Routes parse, call a service, return."""
+"""The scoring API (docs/contracts.md, section 2). Routes parse, call a service, return.
+
+Importing this module is the Lambda init phase: in Lambda it also loads the model and
+builds the clients (:mod:`chalicelib.lifecycle`), so that SnapStart snapshots them and a
+cold start without SnapStart does that work before the first request. What the first
+request does not need (the batch-file code, the OpenAPI document) is imported on use.
+"""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from chalice.app import Chalice, Request, Response, S3Event
-from chalicelib import batch_csv, batch_files, catalog, http, runtime
-from chalicelib.config import MAX_BATCH
+from chalicelib import catalog, http, lifecycle, runtime
+from chalicelib.config import BATCH_INPUT_PREFIX, BATCH_INPUT_SUFFIX, MAX_BATCH, batch_bucket
 from chalicelib.errors import NotFound
 from chalicelib.runtime import get_cache, get_model, get_service, get_settings
 
 app = Chalice(app_name="cc-segmentation")
-OPENAPI = json.loads((Path(__file__).parent / "chalicelib" / "openapi.json").read_text())
+OPENAPI_FILE = Path(__file__).parent / "chalicelib" / "openapi.json"
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 BATCH_TYPES = ["application/json", http.CSV_TYPE]
 runtime.check_settings()  # a malformed setting is logged once, when the container starts
@@ -35,6 +42,8 @@ def segment_batch() -> dict[str, Any] | Response:
     request: Request = app.current_request  # type: ignore[assignment]
     if not http.sends_csv(request):
         return get_service().score_batch(http.customers_of(http.json_body(request), MAX_BATCH))
+    from chalicelib import batch_csv  # CSV batches only: not on the common request's path
+
     first_row = http.first_row(request)
     answer = batch_csv.score_body(get_service(), http.raw_body(request), MAX_BATCH, first_row)
     return http.csv_response(batch_csv.results_csv(answer)) if http.wants_csv(request) else answer
@@ -58,7 +67,14 @@ def health() -> dict[str, Any]:
 
 @app.route("/v1/openapi.json", methods=["GET"])
 def openapi() -> dict[str, Any]:
-    return OPENAPI
+    return openapi_document()
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, read on first use (no request but this one needs it)."""
+    document: dict[str, Any] = json.loads(OPENAPI_FILE.read_text())
+    return document
 
 
 # API Gateway (and chalice local) answer unknown paths with 403 "Missing Authentication
@@ -73,7 +89,13 @@ def not_found(**_: str) -> Response:
     raise NotFound(f"no route {app.current_request.path}")  # type: ignore[union-attr]
 
 
-@app.on_s3_event(bucket=batch_files.batch_bucket(), prefix=batch_files.INPUT_PREFIX, suffix=".csv")
+@app.on_s3_event(bucket=batch_bucket(), prefix=BATCH_INPUT_PREFIX, suffix=BATCH_INPUT_SUFFIX)
 def score_batch_file(event: S3Event) -> None:
     """A CSV put under batch/input/ is scored into batch/output/ (see chalicelib.batch_files)."""
+    from chalicelib import batch_files  # only the batch function needs it
+
     batch_files.score_file(event.bucket, event.key, get_service())
+
+
+if lifecycle.in_lambda_init():
+    lifecycle.initialise()

@@ -21,7 +21,6 @@ file rows as a spreadsheet shows them (the header is row 1), cells follow its sy
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,16 +47,10 @@ from chalicelib.contract.row import (
 from chalicelib.errors import ModelUnavailable
 from chalicelib.service import ScoringService
 
-INPUT_PREFIX = "batch/input/"
+INPUT_PREFIX = config.BATCH_INPUT_PREFIX
 OUTPUT_PREFIX = "batch/output/"
-INPUT_SUFFIX = ".csv"
-DEFAULT_BATCH_BUCKET = "cc-segmentation-batch"
+INPUT_SUFFIX = config.BATCH_INPUT_SUFFIX
 CHUNK_ROWS = 1000
-
-
-def batch_bucket() -> str:
-    """The bucket the S3 trigger watches (the template sets ``BATCH_BUCKET``)."""
-    return os.environ.get(config.BATCH_BUCKET, "").strip() or DEFAULT_BATCH_BUCKET
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -153,6 +154,10 @@ class DynamoDBCache:
     so an entry is written once; bulk writes use BatchWriteItem, which cannot be
     conditional but only ever writes the same content for the same key. Every call goes
     through ``breaker``: while it is open the cache answers "unavailable" without a call.
+
+    The client is made on first use (``client``), not here: making one costs tens of
+    milliseconds, and a container that never reads the cache need not pay them. In
+    Lambda, :mod:`chalicelib.lifecycle` makes it during init, beside the model load.
     """
 
     def __init__(
@@ -164,13 +169,30 @@ class DynamoDBCache:
         breaker: CircuitBreaker | None = None,
         timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS,
     ) -> None:
-        if client is None:
-            client = aws.client("dynamodb", dynamodb_config(timeout_seconds))
-        self.client = client
+        self._client = client
+        self._owns_client = client is None
+        self._client_lock = threading.Lock()
+        self._client_config = dynamodb_config(timeout_seconds)
         self.table_name = table_name
         self.ttl_seconds = ttl_seconds
         self.clock = clock
         self.breaker = breaker or CircuitBreaker("cache")
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, made on first use."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = aws.client("dynamodb", self._client_config)
+        return self._client
+
+    def renew_client(self) -> None:
+        """A new client (no pooled connection) after a SnapStart restore; an injected
+        client is kept."""
+        if self._owns_client:
+            with self._client_lock:
+                self._client = aws.client("dynamodb", self._client_config)
 
     def get_many(self, keys: Sequence[str]) -> CacheLookup:
         unique = list(dict.fromkeys(keys))

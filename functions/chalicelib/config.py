@@ -47,6 +47,11 @@ ENV_VARS: tuple[str, ...] = (
     POWERTOOLS_METRICS_NAMESPACE,
 )
 
+# Set by the Lambda runtime itself, never by the template: its presence means the code is
+# running in a Lambda init phase ("on-demand", "provisioned-concurrency" or "snap-start").
+LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+RUNTIME_VARS: tuple[str, ...] = (LAMBDA_INITIALIZATION_TYPE,)
+
 DEFAULT_MODEL_PREFIX = "models/"
 DEFAULT_REFRESH_SECONDS = 60.0
 DEFAULT_CACHE_TTL_SECONDS = 7 * 24 * 3600
@@ -58,6 +63,11 @@ DEFAULT_MODEL_LOAD_TIMEOUT_SECONDS = 20.0
 # A failed check of the model pointer is retried after refresh_seconds, then twice that,
 # and so on, never more than this apart (nor less than refresh_seconds).
 MAX_REFRESH_BACKOFF_SECONDS = 300.0
+
+# The S3 batch trigger: files put under this prefix with this suffix in the batch bucket.
+BATCH_INPUT_PREFIX = "batch/input/"
+BATCH_INPUT_SUFFIX = ".csv"
+DEFAULT_BATCH_BUCKET = "cc-segmentation-batch"
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -157,3 +167,13 @@ class Settings:
             breaker_cool_down_seconds=cool_down,
             model_load_timeout_seconds=load_timeout,
         )
+
+
+def batch_bucket() -> str:
+    """The bucket the S3 trigger watches (the template sets ``BATCH_BUCKET``)."""
+    return os.environ.get(BATCH_BUCKET, "").strip() or DEFAULT_BATCH_BUCKET
+
+
+def lambda_initialization_type() -> str | None:
+    """How Lambda is initialising this container, or None outside a Lambda init."""
+    return os.environ.get(LAMBDA_INITIALIZATION_TYPE) or None

@@ -66,11 +66,16 @@ class BundleReader:
     """Reads and verifies bundles under ``s3://bucket/prefix``."""
 
     def __init__(self, bucket: str, prefix: str, s3_client: Any = None) -> None:
-        if s3_client is None:
-            s3_client = aws.client("s3", S3_CLIENT_CONFIG)
-        self.s3 = s3_client
+        self._owns_client = s3_client is None
+        self.s3 = aws.client("s3", S3_CLIENT_CONFIG) if s3_client is None else s3_client
         self.bucket = bucket
         self.prefix = prefix
+
+    def renew_client(self) -> None:
+        """A new S3 client (and so no pooled connection) after a SnapStart restore; an
+        injected client is kept."""
+        if self._owns_client:
+            self.s3 = aws.client("s3", S3_CLIENT_CONFIG)
 
     def current_version(self) -> str:
         """The version the ``current`` pointer names."""
@@ -196,6 +201,12 @@ class ModelStore[T]:
                 "the model is still loading"
             )
         raise self._last_error or ModelUnavailable("no model loaded")
+
+    def check_now(self) -> None:
+        """Re-read the pointer (or pinned version) now and load it if it moved; a failure
+        leaves the current model serving, as a timed refresh does."""
+        with self._lock:
+            self._refresh()
 
     def _due(self) -> bool:
         if self._model is not None and self.pinned_version is not None:

@@ -35,6 +35,12 @@ def start_request(request_id: str | None, route: str) -> None:
         _cold_start = False
 
 
+def mark_cold_start() -> None:
+    """Count the next request as a cold start (a container resumed from a snapshot is new)."""
+    global _cold_start
+    _cold_start = True
+
+
 def count_cache(outcomes: Mapping[str, int]) -> None:
     """Add the per-row cache outcomes (``hit``/``miss``/``bypass``) of one call."""
     for outcome, count in outcomes.items():

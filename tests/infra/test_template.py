@@ -137,7 +137,8 @@ def test_cfn_lint_is_clean() -> None:
 
 
 def test_config_lists_every_variable_the_code_reads() -> None:
-    """Any os.environ/os.getenv read under functions/ names a variable in ENV_VARS."""
+    """Any os.environ/os.getenv read under functions/ names a variable in ENV_VARS (set by
+    the template) or RUNTIME_VARS (set by Lambda itself)."""
     read = set()
     for path in FUNCTIONS_DIR.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -150,7 +151,8 @@ def test_config_lists_every_variable_the_code_reads() -> None:
             elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
                 read.add(resolve_name(node.slice))
     assert read, "the scan found no environment reads at all: is it still looking right?"
-    assert read <= set(config.ENV_VARS), read - set(config.ENV_VARS)
+    known = {*config.ENV_VARS, *config.RUNTIME_VARS}
+    assert read <= known, read - known
 
 
 def resolve_name(node: ast.expr) -> str:
@@ -293,3 +295,46 @@ def test_every_repository_path_the_template_names_exists() -> None:
     )
     assert named, "the template names no repository path: the pattern is out of date"
     assert sorted(p for p in named if not (ROOT / p).exists()) == []
+
+
+def test_api_function_runs_published_versions_from_a_snapstart_snapshot() -> None:
+    """SnapStart only applies to published versions, so API Gateway must call one (through
+    the alias SAM publishes on every deploy), and the function must avoid what SnapStart
+    does not support (provisioned concurrency, EFS, ephemeral storage above 512 MB)."""
+    api = {**template()["Globals"]["Function"], **functions()["ApiFunction"]}
+    assert api["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert isinstance(api["AutoPublishAlias"], str) and api["AutoPublishAlias"]
+    assert api["Runtime"] in {"python3.12", "python3.13"}  # SnapStart for Python: 3.12+
+    assert "ProvisionedConcurrencyConfig" not in api
+    assert "FileSystemConfigs" not in api
+    assert api.get("EphemeralStorage", {}).get("Size", 512) <= 512
+
+
+def test_the_snapshot_holds_a_loaded_model_and_restores_register_the_hook() -> None:
+    """What SnapStart relies on in the code the handler imports: ``app`` initialises the
+    container at import when Lambda runs it, and imports the module whose import registers
+    the after-restore hook (a hook in a module the handler never imports is ignored)."""
+    handler_module = functions()["ApiFunction"]["Handler"].split(".")[0]
+    tree = ast.parse((FUNCTIONS_DIR / f"{handler_module}.py").read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "chalicelib"
+        for alias in node.names
+    }
+    assert "lifecycle" in imported
+    top_level_ifs = [statement for statement in tree.body if isinstance(statement, ast.If)]
+    calls = {
+        ast.unparse(node.func)
+        for statement in top_level_ifs
+        for node in ast.walk(statement)
+        if isinstance(node, ast.Call)
+    }
+    assert {"lifecycle.in_lambda_init", "lifecycle.initialise"} <= calls
+    lifecycle = ast.parse((CHALICELIB / "lifecycle.py").read_text())
+    registered = {
+        ast.unparse(node)
+        for node in ast.walk(lifecycle)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "register_after_restore"
+    }
+    assert registered == {"register_after_restore(after_restore)"}

@@ -1,0 +1,117 @@
+"""The container's life in Lambda: what runs at init, and what runs after a SnapStart restore.
+
+Init (``app.py`` calls :func:`initialise` when ``AWS_LAMBDA_INITIALIZATION_TYPE`` says the
+code runs in a Lambda init phase): the model is loaded and verified, its onnxruntime
+sessions built and run once, and the AWS clients made, all before the first request. The
+DynamoDB client is made on a thread while the model load waits on S3. With SnapStart
+(template.yaml) Lambda snapshots the container after init, so all of this is done once per
+published version instead of once per container; without it, the init phase does it with
+Lambda's full-CPU init allowance instead of the first caller's request doing it.
+
+After a restore (:func:`after_restore`, registered with the runtime's
+``snapshot_restore_py``, which exists only in the Lambda runtime): one snapshot starts many
+containers, possibly long after it was taken, so each renews what must not be shared or
+stale: the AWS clients (their pooled connections belong to the snapshotted machine), the
+``ColdStart`` metric flag, and the model, by re-reading the ``current`` pointer. Lambda
+allows the runtime and these hooks 10 seconds in all; this does two small S3 reads when
+the pointer has not moved.
+
+Nothing here raises: a failed load leaves the store to report ``ModelUnavailable`` (503)
+and retry as it always does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib import observability, runtime
+from chalicelib.config import lambda_initialization_type
+from chalicelib.errors import ModelUnavailable
+from chalicelib.scoring import ScoringModel
+from chalicelib.validation import ValidRecord
+
+#: Seconds each step of the last :func:`initialise` / :func:`after_restore` took.
+TIMINGS: dict[str, float] = {}
+
+
+def in_lambda_init() -> bool:
+    """True while Lambda initialises this container (the variable only Lambda sets)."""
+    return lambda_initialization_type() is not None
+
+
+def initialise() -> None:
+    """Load the model and make the clients now, so no request has to."""
+    TIMINGS.clear()
+    cache_client = threading.Thread(target=_timed, args=("cache client", _make_cache_client))
+    cache_client.start()
+    _timed("S3 client", runtime.get_model_store)
+    model = _timed("model load", _load_model)
+    if model is not None:
+        _timed("first scoring", lambda: _warm_up(model))
+    cache_client.join()
+    observability.logger.info("initialised", extra={"init_ms": _milliseconds()})
+
+
+def after_restore() -> None:
+    """Renew per-container state in a container resumed from a SnapStart snapshot."""
+    TIMINGS.clear()
+    observability.mark_cold_start()
+    store = runtime.get_model_store()
+    _timed("S3 client", store.reader.renew_client)
+    cache = runtime.get_cache()
+    renew_cache_client: Callable[[], None] | None = getattr(cache, "renew_client", None)
+    if renew_cache_client is not None:
+        _timed("cache client", renew_cache_client)
+    _timed("pointer check", store.check_now)
+    observability.logger.info("restored from snapshot", extra={"restore_ms": _milliseconds()})
+
+
+def _make_cache_client() -> None:
+    cache = runtime.get_cache()
+    if cache is not None:
+        getattr(cache, "client", None)  # DynamoDBCache makes its client on first use
+
+
+def _load_model() -> ScoringModel | None:
+    try:
+        return runtime.get_model()
+    except ModelUnavailable as error:  # requests answer 503 and the store retries
+        observability.logger.warning("no model at init", extra={"error": str(error)})
+        return None
+
+
+def _warm_up(model: ScoringModel) -> None:
+    """Score one all-missing row: onnxruntime's first run allocates its buffers, and numpy
+    and the result code take their first-call paths, here rather than in a request."""
+    model.score([ValidRecord(tuple(None for _ in model.features))])
+
+
+def _timed[T](name: str, work: Callable[[], T]) -> T | None:
+    started = time.perf_counter()
+    try:
+        return work()
+    except Exception:  # init and restore must never fail the container
+        observability.logger.exception(f"{name} failed during init or restore")
+        return None
+    finally:
+        TIMINGS[name] = time.perf_counter() - started
+
+
+def _milliseconds() -> dict[str, Any]:
+    return {name: round(seconds * 1000, 1) for name, seconds in TIMINGS.items()}
+
+
+def _register_after_restore() -> bool:
+    """Register :func:`after_restore` with the Lambda runtime's hook library, if present."""
+    try:
+        from snapshot_restore_py import register_after_restore  # the Lambda runtime only
+    except ImportError:
+        return False
+    register_after_restore(after_restore)
+    return True
+
+
+REGISTERED = _register_after_restore()

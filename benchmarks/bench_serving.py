@@ -136,8 +136,9 @@ def load_bundle_model(bundle_dir: Path) -> Any:
     return ScoringModel(Bundle(manifest["version"], manifest, files))
 
 
-def sklearn_pipeline(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> Callable[..., Any]:
-    """The same per-request model work with scikit-learn, fitted here on the real data."""
+def fit_sklearn_models(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same per-request models with scikit-learn, fitted here on the real data: the
+    training preprocessor, KMeans from the bundle's centroids, three quantile models."""
     from sklearn.cluster import KMeans
     from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -159,15 +160,28 @@ def sklearn_pipeline(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> Ca
         )
         for q in manifest["limit_model"]["quantiles"]
     ]
+    return {
+        "features": names,
+        "preprocessor": preprocessor,
+        "kmeans": kmeans,
+        "limit_columns": limit_columns,
+        "quantiles": quantiles,
+    }
 
-    def score(x: np.ndarray) -> tuple[Any, ...]:
-        scaled = preprocessor.transform(x)
-        distances = kmeans.transform(scaled)
-        labels = distances.argmin(axis=1)
-        limits = [m.predict(x[:, limit_columns]) for m in quantiles]
-        return labels, distances, scaled, limits
 
-    return score
+def sklearn_score(models: dict[str, Any], x: np.ndarray) -> tuple[Any, ...]:
+    """Labels, distances, scaled values and the three limit quantiles for rows ``x``."""
+    scaled = models["preprocessor"].transform(x)
+    distances = models["kmeans"].transform(scaled)
+    labels = distances.argmin(axis=1)
+    limits = [m.predict(x[:, models["limit_columns"]]) for m in models["quantiles"]]
+    return labels, distances, scaled, limits
+
+
+def sklearn_pipeline(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> Callable[..., Any]:
+    """The same per-request model work with scikit-learn, fitted here on the real data."""
+    models = fit_sklearn_models(manifest, rows)
+    return lambda x: sklearn_score(models, x)
 
 
 def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:

@@ -5,8 +5,8 @@ code runs in a Lambda init phase): the model is loaded and verified, its onnxrun
 sessions built and run once, and the AWS clients made, all before the first request. The
 DynamoDB client is made on a thread while the model load waits on S3. With SnapStart
 (template.yaml) Lambda snapshots the container after init, so all of this is done once per
-published version instead of once per container; without it, the init phase does it with
-Lambda's full-CPU init allowance instead of the first caller's request doing it.
+published version instead of once per container; without it, the init phase still does
+it before the first request, where a failure is logged once rather than paid per request.
 
 After a restore (:func:`after_restore`, registered with the runtime's
 ``snapshot_restore_py``, which exists only in the Lambda runtime): one snapshot starts many
@@ -45,9 +45,11 @@ def in_lambda_init() -> bool:
 def initialise() -> None:
     """Load the model and make the clients now, so no request has to."""
     TIMINGS.clear()
+    _timed("S3 client", runtime.get_model_store)
+    # Making a client is CPU work under botocore's session lock, so the DynamoDB one is
+    # made while the model load waits on S3, not beside the S3 client.
     cache_client = threading.Thread(target=_timed, args=("cache client", _make_cache_client))
     cache_client.start()
-    _timed("S3 client", runtime.get_model_store)
     model = _timed("model load", _load_model)
     if model is not None:
         _timed("first scoring", lambda: _warm_up(model))

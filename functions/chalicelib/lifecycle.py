@@ -33,6 +33,11 @@ from chalicelib.errors import ModelUnavailable
 from chalicelib.scoring import ScoringModel
 from chalicelib.validation import ValidRecord
 
+#: How long the restore hook waits for the pointer check (and a load, if the pointer moved);
+#: Lambda allows the runtime and every after-restore hook 10 s in all. A check still
+#: running then finishes in the background while the old model serves.
+RESTORE_CHECK_SECONDS = 5.0
+
 #: Seconds each step of the last :func:`initialise` / :func:`after_restore` took.
 TIMINGS: dict[str, float] = {}
 
@@ -67,7 +72,7 @@ def after_restore() -> None:
     renew_cache_client: Callable[[], None] | None = getattr(cache, "renew_client", None)
     if renew_cache_client is not None:
         _timed("cache client", renew_cache_client)
-    _timed("pointer check", store.check_now)
+    _timed("pointer check", lambda: store.check_now(timeout=RESTORE_CHECK_SECONDS))
     observability.logger.info("restored from snapshot", extra={"restore_ms": _milliseconds()})
 
 

@@ -202,11 +202,15 @@ class ModelStore[T]:
             )
         raise self._last_error or ModelUnavailable("no model loaded")
 
-    def check_now(self) -> None:
-        """Re-read the pointer (or pinned version) now and load it if it moved; a failure
-        leaves the current model serving, as a timed refresh does."""
+    def check_now(self, timeout: float | None = None) -> None:
+        """Re-read the pointer (or pinned version) now, not when the interval says, and wait
+        for it at most ``timeout`` (a SnapStart restore: the snapshot may be old). A failure
+        leaves the current model serving, as a timed check does."""
         with self._lock:
-            self._refresh()
+            self._next_check = None
+        worker = self._start_check()
+        if worker is not None:
+            worker.join(timeout)
 
     def _due(self) -> bool:
         if self._model is not None and self.pinned_version is not None:

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,9 @@ def stop_process_group(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def _serve(command: list[str], port: int, env: Mapping[str, str], cwd: Path) -> Iterator[None]:
+def _serve(
+    command: list[str], port: int, env: Mapping[str, str], cwd: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
         command,
@@ -93,28 +96,58 @@ def _serve(command: list[str], port: int, env: Mapping[str, str], cwd: Path) -> 
     )
     try:
         wait_for_port(port, process)
-        yield
+        yield process
     finally:
         stop_process_group(process)
         log.close()
 
 
+@dataclass(frozen=True)
+class MotoServer:
+    """A running moto server: its URL and the process this test started."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP the server for the block, SIGCONT after: S3 and DynamoDB hang rather
+        than refuse (the kernel still accepts connections; nothing answers)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
+
+
+@contextmanager
+def moto_server(port: int | None = None) -> Iterator[MotoServer]:
+    """A moto server on loopback, with its process (to pause it)."""
+    port = port or free_port()
+    env = {**os.environ, **OFFLINE_AWS_ENV}
+    command = [str(BIN / "moto_server"), "-H", HOST, "-p", str(port)]
+    with _serve(command, port, env, ROOT) as process:
+        yield MotoServer(f"http://{HOST}:{port}", process)
+
+
 @contextmanager
 def start_moto_server(port: int | None = None) -> Iterator[str]:
     """A moto server on loopback; yields its URL (use it as ``AWS_ENDPOINT_URL``)."""
-    port = port or free_port()
-    env = {**os.environ, **OFFLINE_AWS_ENV}
-    with _serve([str(BIN / "moto_server"), "-H", HOST, "-p", str(port)], port, env, ROOT):
-        yield f"http://{HOST}:{port}"
+    with moto_server(port) as server:
+        yield server.url
 
 
 @contextmanager
 def start_chalice_local(
-    aws_endpoint_url: str, port: int | None = None, env: Mapping[str, str] | None = None
+    aws_endpoint_url: str,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    functions_dir: Path = FUNCTIONS_DIR,
 ) -> Iterator[str]:
     """``chalice local --no-autoreload`` for functions/, every AWS call sent to
     ``aws_endpoint_url``; yields the API's base URL. The ``local`` stage names the bucket and
-    table (see :func:`local_stage_env`); ``env`` adds variables (e.g. ``API_KEY``)."""
+    table (see :func:`local_stage_env`); ``env`` adds variables (e.g. ``API_KEY``);
+    ``functions_dir`` serves another copy of the project (a benchmark's "before")."""
     port = port or free_port()
     full_env = {
         **os.environ,
@@ -133,5 +166,5 @@ def start_chalice_local(
         "--stage",
         LOCAL_STAGE,
     ]
-    with _serve(command, port, full_env, FUNCTIONS_DIR):
+    with _serve(command, port, full_env, functions_dir):
         yield f"http://{HOST}:{port}"

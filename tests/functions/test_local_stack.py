@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
@@ -9,7 +10,7 @@ import pytest
 import requests
 
 from tests.functions.conftest import TrainedBundle, create_cache_table
-from tests.servers import local_stage_env, start_chalice_local, start_moto_server
+from tests.servers import local_stage_env, moto_server, start_chalice_local, start_moto_server
 from training.store import ModelStore
 
 
@@ -35,3 +36,50 @@ def test_chalice_local_scores_a_customer_over_http(
     assert health == {"status": "ok", "model_version": version, "cache": "ok"}
     assert bad.status_code == 400
     assert bad.headers["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.slow
+def test_answers_keep_coming_while_moto_hangs_and_the_cache_comes_back(
+    bundle: TrainedBundle, valid_row: dict[str, Any]
+) -> None:
+    """SIGSTOP the moto server (S3 and DynamoDB hang) past the refresh interval: every
+    answer is still a 200, bypassing the cache, health too; after SIGCONT the cache returns.
+    Asserts statuses and ``cache`` fields, never times."""
+    stage = local_stage_env()
+    settings = {
+        "MODEL_REFRESH_SECONDS": "1",
+        "BREAKER_FAILURES": "2",
+        "BREAKER_COOL_DOWN_SECONDS": "1",
+        "DEPENDENCY_TIMEOUT_SECONDS": "1",  # generous: a loaded CI box must not bypass
+    }
+    rows = [{**valid_row, "CUST_ID": f"C{n}", "BALANCE": 100.0 + n} for n in range(40)]
+    with moto_server() as moto:
+        s3 = boto3.client("s3", endpoint_url=moto.url)
+        s3.create_bucket(Bucket=stage["MODEL_BUCKET"])
+        create_cache_table(boto3.client("dynamodb", endpoint_url=moto.url), stage["CACHE_TABLE"])
+        version = ModelStore(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path).version
+        with start_chalice_local(moto.url, env=settings) as api_url:
+
+            def score(row: dict[str, Any]) -> tuple[int, str]:
+                response = requests.post(f"{api_url}/v1/segment", json=row, timeout=60)
+                return response.status_code, response.json().get("cache", "")
+
+            assert score(rows[0]) == (200, "miss")
+            assert score(rows[0]) == (200, "hit")
+            with moto.paused():
+                time.sleep(1.5)  # past the refresh interval: the next request starts a check
+                paused = [score(row) for row in rows[1:11]]
+                health = requests.get(f"{api_url}/v1/health", timeout=60)
+            recovered: list[tuple[int, str]] = []
+            for row in rows[11:]:  # a few cool-downs' worth of requests at most
+                recovered.append(score(row))
+                if recovered[-1][1] != "bypass":
+                    break
+                time.sleep(0.25)
+            after = requests.get(f"{api_url}/v1/health", timeout=60).json()
+    assert paused == [(200, "bypass")] * 10
+    assert health.status_code == 200
+    assert health.json()["model_version"] == version
+    assert health.json()["cache"] in {"unavailable", "recovering"}
+    assert recovered[-1] == (200, "miss")
+    assert after == {"status": "ok", "model_version": version, "cache": "ok"}

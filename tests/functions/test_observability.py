@@ -66,3 +66,33 @@ def test_logs_and_metrics_without_customer_values(
         m["Name"] for r in metrics for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
     }
     assert {"CacheMiss", "Latency", "ErrorValidationFailed"} <= names
+
+
+def test_breaker_changes_are_logged_and_counted(
+    make_api: ApiFactory,
+    published: str,
+    valid_row: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+    log_lines: io.StringIO,
+) -> None:
+    from botocore.exceptions import ReadTimeoutError
+    from chalicelib import runtime
+    from chalicelib.cache import DynamoDBCache
+
+    client = make_api(POWERTOOLS_METRICS_DISABLED="false", BREAKER_FAILURES="1")
+    cache = runtime.get_cache()
+    assert isinstance(cache, DynamoDBCache)
+
+    def hung(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
+
+    cache.client.meta.events.register("before-call.dynamodb", hung)
+    capfd.readouterr()
+    assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "bypass"
+    metrics = [r for r in emitted(capfd.readouterr().out) if "_aws" in r]
+    names = {
+        m["Name"] for r in metrics for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"BreakerCacheUnavailable", "CacheBypass"} <= names
+    changes = [r for r in emitted(log_lines.getvalue()) if r.get("dependency") == "cache"]
+    assert [(r["from"], r["to"], r["level"]) for r in changes] == [("ok", "unavailable", "WARNING")]

@@ -73,8 +73,6 @@ def read_table(path: Path) -> RawTable:
         raise DataFileError(f"{path} is a directory, not a CSV file") from exc
     except PermissionError as exc:
         raise DataFileError(f"cannot read {path}: permission denied") from exc
-    except UnicodeDecodeError as exc:  # in the header (the reader words later ones)
-        raise DataFileError(f"is not UTF-8 text: {exc.reason}", line=1) from exc
     except CsvError as exc:
         raise DataFileError(exc.message) from exc
     return RawTable(header, rows, np.asarray(lines, dtype=np.int64), tuple(blank))

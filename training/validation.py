@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from chalicelib.contract.row import (
+    FILE_FIELD,
     NO_ROWS,
     OPTIONAL_COLUMN_ABSENT,
     ROW_FIELD,
@@ -150,7 +151,7 @@ def validate_file(path: Path, *, min_rows: int = MIN_ROWS) -> ValidationResult:
         table = read_table(path)
     except DataFileError as exc:
         lines = (exc.line,) if exc.line else ()
-        issue = Issue("error", None, f"cannot read {path.name}: {exc.message}", lines=lines)
+        issue = Issue("error", FILE_FIELD, exc.message, lines=lines)
         return ValidationResult(ValidationReport(rows=0, issues=(issue,)))
     return validate(table, min_rows=min_rows)
 
@@ -245,7 +246,7 @@ def _header_issues(
 
 def _check_row_count(rows: int, min_rows: int) -> list[Issue]:
     if rows == 0:
-        return [Issue("error", None, NO_ROWS)]
+        return [Issue("error", FILE_FIELD, NO_ROWS)]
     if rows < min_rows:
         return [Issue("error", None, f"too few rows to segment: {rows}, need at least {min_rows}")]
     return []

@@ -79,16 +79,23 @@ def _problem_to_error(response: requests.Response) -> ApiError:
     return ApiError(message, response.status_code, errors)
 
 
-def _request(method: str, settings: Settings, path: str, body: Any = None) -> dict[str, Any]:
-    """Call one route and return its JSON object, or raise ``ApiError``."""
+def _call(
+    method: str,
+    settings: Settings,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **send: Any,
+) -> requests.Response:
+    """Call one route; the 2xx response, or ``ApiError`` with a readable sentence."""
     url = f"{settings.api_url}{path}"
     try:
         response = requests.request(
             method,
             url,
-            json=body,
-            headers=_headers(settings.api_key),
+            headers={**_headers(settings.api_key), **(headers or {})},
             timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+            **send,
         )
     except requests.ConnectionError:
         raise ApiError(
@@ -101,6 +108,12 @@ def _request(method: str, settings: Settings, path: str, body: Any = None) -> di
         raise ApiError(f"Cannot call the API at {settings.api_url}: {exc}") from None
     if not response.ok:
         raise _problem_to_error(response)
+    return response
+
+
+def _request(method: str, settings: Settings, path: str, body: Any = None) -> dict[str, Any]:
+    """Call one route and return its JSON object, or raise ``ApiError``."""
+    response = _call(method, settings, path, json=body)
     try:
         payload = response.json()
     except ValueError:
@@ -144,3 +157,19 @@ def score(settings: Settings, customer: dict[str, Any]) -> dict[str, Any]:
 def score_batch(settings: Settings, customers: list[dict[str, Any]]) -> dict[str, Any]:
     """``POST /v1/segment/batch`` for up to ``limits.max_batch`` customers."""
     return _request("POST", settings, "/v1/segment/batch", {"customers": customers})
+
+
+def score_csv(settings: Settings, body: bytes, first_row: int) -> bytes:
+    """``POST /v1/segment/batch`` with a CSV file (or a piece of one, header included).
+
+    Answers the API's results table, the CSV bytes as sent. ``first_row`` is the file row number of
+    the piece's first data line, so the table's row numbers are those of the whole file.
+    """
+    response = _call(
+        "POST",
+        settings,
+        f"/v1/segment/batch?first_row={first_row}",
+        headers={"content-type": "text/csv", "accept": "text/csv"},
+        data=body,
+    )
+    return response.content

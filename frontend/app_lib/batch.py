@@ -1,229 +1,127 @@
-"""Reading an uploaded CSV, checking its columns and turning API answers into a table.
+"""Sending an uploaded CSV to the API in pieces and putting the answers back together.
 
-Cells are read as text and sent as they are unless they are clean numbers: a cell like
-``abc`` goes to the API unchanged so it comes back as a field error on that row, rather
-than being silently turned into a number or dropped. Empty cells are sent as null.
+The page keeps no rules of its own about the file's content: the API reads every cell and
+header with the product's row contract and answers its results table as CSV (the same
+table the S3 batch function writes). This module only cuts a long file into pieces the
+API accepts (at most ``max_batch`` rows each, header repeated, ``first_row`` telling the
+API where the piece starts so row numbers stay those of the file) and joins the answers.
 """
 
 from __future__ import annotations
 
+import csv
 import io
-import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pandas as pd
 
 from app_lib.api import ApiError
 
-MISSING_TEXT = {"", "na", "n/a", "nan", "null", "none"}
+FIRST_ROW = 2  # the header is row 1 of the file
+PAYLOAD_TOO_LARGE = 413
 
-RESULT_COLUMNS = [
-    "row",
-    "customer_id",
-    "status",
-    "segment_id",
-    "segment_name",
-    "action",
-    "limit_p25",
-    "limit_p50",
-    "limit_p75",
-    "limit_position",
-    "limit_suggestion",
-    "typicality",
-    "typicality_percentile",
-    "cache",
-    "imputed",
-    "flags",
-    "errors",
-]
-
-
-class UploadError(ValueError):
-    """The file cannot be read as a CSV table."""
+# Column names of the API's results table that the page reads (docs/api.md).
+STATUS, SEGMENT, SCORED = "status", "segment_name", "scored"
 
 
 @dataclass(frozen=True)
-class ColumnCheck:
-    """What an uploaded file's header says compared with the model's features."""
+class Piece:
+    """A run of the file's records, sent with the header; ``first_row`` is its first row."""
 
-    missing_required: list[str] = field(default_factory=list)
-    missing_optional: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
+    first_row: int
+    header: list[str]
+    records: list[list[str]]
+
+    def body(self) -> bytes:
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(self.header)
+        writer.writerows(self.records)
+        return buffer.getvalue().encode("utf-8")
+
+    def halves(self) -> list[Piece]:
+        middle = len(self.records) // 2
+        return [
+            Piece(self.first_row, self.header, self.records[:middle]),
+            Piece(self.first_row + middle, self.header, self.records[middle:]),
+        ]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file cut into records, or (``raw``) left whole when it is not CSV text."""
+
+    header: list[str]
+    records: list[list[str]]
+    raw: bytes | None = None
 
     @property
-    def ok(self) -> bool:
-        return not self.missing_required
+    def size(self) -> int:
+        """Records after the header (blank lines included: the API skips those)."""
+        return len(self.records)
+
+    def pieces(self, size: int) -> Iterator[Piece]:
+        for start in range(0, len(self.records), size):
+            yield Piece(FIRST_ROW + start, self.header, self.records[start : start + size])
 
 
-def read_csv(data: bytes) -> pd.DataFrame:
-    """Every cell as text, nothing converted, nothing dropped."""
+def split(data: bytes) -> Upload:
+    """The file's records (CSV framing only: no cell is read here).
+
+    A file that is not UTF-8 CSV text is kept whole, for the API to say what is wrong.
+    """
     try:
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            encoding="utf-8-sig",  # spreadsheet exports often start with a byte-order mark
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UploadError(f"Cannot read the file as CSV: {exc}") from None
-    frame.columns = [str(column).strip() for column in frame.columns]
-    return frame
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return Upload([], [], raw=data)
+    if not rows:
+        return Upload([], [], raw=data)
+    return Upload(rows[0], rows[1:])
 
 
-def check_columns(
-    columns: Sequence[str], features: Sequence[dict[str, Any]], id_field: str
-) -> ColumnCheck:
-    """Required features that are absent block scoring; optional ones are imputed."""
-    present = set(columns)
-    names = [feature["name"] for feature in features]
-    return ColumnCheck(
-        missing_required=[
-            f["name"] for f in features if not f.get("optional") and f["name"] not in present
-        ],
-        missing_optional=[
-            f["name"] for f in features if f.get("optional") and f["name"] not in present
-        ],
-        ignored=[c for c in columns if c not in names and c != id_field],
-    )
+ScoreCsv = Callable[[bytes, int], bytes]
 
 
-def cell_value(text: str) -> float | str | None:
-    """A clean finite number as a number, empty as None, anything else as the raw text."""
-    stripped = text.strip()
-    if stripped.lower() in MISSING_TEXT:
-        return None
+def _answer(piece: Piece, score_csv: ScoreCsv) -> list[bytes]:
+    """The results table of ``piece`` (header line first); halves it past the byte limit."""
     try:
-        number = float(stripped)
-    except ValueError:
-        return stripped
-    return number if math.isfinite(number) else stripped
-
-
-def to_customers(
-    frame: pd.DataFrame, feature_names: Sequence[str], id_field: str
-) -> list[dict[str, Any]]:
-    """One request object per row: the known features present in the file, plus the id."""
-    used = [name for name in feature_names if name in frame.columns]
-    has_id = id_field in frame.columns
-    customers: list[dict[str, Any]] = []
-    for record in frame.to_dict(orient="records"):
-        customer: dict[str, Any] = {name: cell_value(str(record[name])) for name in used}
-        if has_id and str(record[id_field]).strip():
-            customer[id_field] = str(record[id_field]).strip()
-        customers.append(customer)
-    return customers
-
-
-def chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:
-    """``(offset, slice)`` pairs of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield start, items[start : start + size]
-
-
-def _joined(items: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{item.get('field', '')}: {item.get('message', '')}" for item in items)
-
-
-def result_row(row: int, customer: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
-    """One line of the results table from one batch result (or a local failure)."""
-    line: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
-    line["row"] = row
-    line["customer_id"] = outcome.get("customer_id") or customer.get("CUST_ID")
-    if not outcome.get("ok"):
-        line["status"] = "error"
-        line["errors"] = _joined(outcome.get("errors") or [])
-        return line
-    result = outcome["result"]
-    segment, limit = result["segment"], result["credit_limit"]
-    line.update(
-        status="scored",
-        customer_id=result.get("customer_id") or line["customer_id"],
-        segment_id=segment["id"],
-        segment_name=segment["name"],
-        action=segment.get("action"),
-        limit_p25=limit["benchmark"]["p25"],
-        limit_p50=limit["benchmark"]["p50"],
-        limit_p75=limit["benchmark"]["p75"],
-        limit_position=limit.get("position"),
-        limit_suggestion=limit.get("suggestion"),
-        typicality=result["typicality"].get("label"),
-        typicality_percentile=result["typicality"].get("percentile"),
-        cache=result.get("cache"),
-        imputed=", ".join(result.get("imputed") or []),
-        flags=_joined(result.get("flags") or []),
-        errors="",
-    )
-    return line
-
-
-def failed_outcome(message: str) -> dict[str, Any]:
-    """What a row gets when its chunk could not be scored at all (kept, not dropped)."""
-    return {"ok": False, "errors": [{"field": "", "message": message}]}
-
-
-PAYLOAD_TOO_LARGE = 413
-
-
-def _outcomes(
-    batch: list[dict[str, Any]], score_chunk: Callable[[list[dict[str, Any]]], dict[str, Any]]
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Results for ``batch``; a body over the API's byte limit is split in halves and retried."""
-    try:
-        answer = score_chunk(batch)
+        return [score_csv(piece.body(), piece.first_row)]
     except ApiError as error:
-        if error.status != PAYLOAD_TOO_LARGE or len(batch) == 1:
+        if error.status != PAYLOAD_TOO_LARGE or len(piece.records) < 2:
             raise
-        middle = len(batch) // 2
-        first, version = _outcomes(batch[:middle], score_chunk)
-        second, version = _outcomes(batch[middle:], score_chunk)
-        return first + second, version
-    outcomes = answer.get("results") or []
-    if len(outcomes) != len(batch):
-        raise ValueError(f"the API returned {len(outcomes)} results for {len(batch)} rows")
-    return outcomes, answer.get("model_version")
+    return [table for half in piece.halves() for table in _answer(half, score_csv)]
 
 
 def score_all(
-    customers: Sequence[dict[str, Any]],
-    chunk_size: int,
-    score_chunk: Callable[[list[dict[str, Any]]], dict[str, Any]],
-    on_progress: Callable[[int], None],
-) -> tuple[pd.DataFrame, str | None, str | None]:
-    """Score every row in chunks; returns (results table, model version, first error).
+    upload: Upload, size: int, score_csv: ScoreCsv, on_progress: Callable[[int], None]
+) -> bytes:
+    """The whole file's results table: the API's answers joined, one header line.
 
-    A chunk the API refuses (or cannot answer) does not stop the others; its rows are
-    kept in the table with the error. A chunk over the API's byte limit is split.
-    ``score_chunk`` raises ``ApiError`` on failure; its message becomes the rows' error.
+    Any piece the API refuses stops everything (``ApiError``): a results table is whole or
+    not given at all, as for the S3 batch files.
     """
-    lines: list[dict[str, Any]] = []
-    version: str | None = None
-    first_error: str | None = None
+    if upload.raw is not None:  # not CSV text: let the API say why, in its words
+        return score_csv(upload.raw, FIRST_ROW)
+    if not upload.records:  # header only (the API says so)
+        return score_csv(Piece(FIRST_ROW, upload.header, []).body(), FIRST_ROW)
+    tables: list[bytes] = []
     done = 0
-    for offset, chunk in chunks(customers, chunk_size):
-        batch = list(chunk)
-        try:
-            outcomes, answered_version = _outcomes(batch, score_chunk)
-            version = answered_version or version
-        except (ApiError, ValueError) as exc:
-            first_error = first_error or str(exc)
-            outcomes = [failed_outcome(f"not scored: {exc}")] * len(batch)
-        for position, (customer, outcome) in enumerate(zip(batch, outcomes, strict=True)):
-            lines.append(result_row(offset + position + 1, customer, outcome))
-        done += len(batch)
+    for piece in upload.pieces(size):
+        tables += _answer(piece, score_csv)
+        done += len(piece.records)
         on_progress(done)
-    return pd.DataFrame(lines, columns=RESULT_COLUMNS), version, first_error
+    head, _, first = tables[0].partition(b"\n")
+    return head + b"\n" + first + b"".join(t.partition(b"\n")[2] for t in tables[1:])
+
+
+def read_results(table: bytes) -> pd.DataFrame:
+    """The results table for display: every cell as the API wrote it (text)."""
+    return pd.read_csv(io.BytesIO(table), dtype=str, keep_default_na=False)
 
 
 def segment_counts(results: pd.DataFrame) -> pd.DataFrame:
     """Rows per segment among the scored rows."""
-    scored = results[results["status"] == "scored"]
-    counts = scored.groupby("segment_name").size().reset_index(name="rows")
+    scored = results[results[STATUS] == SCORED]
+    counts = scored.groupby(SEGMENT).size().reset_index(name="rows")
     return counts.sort_values("rows", ascending=False, ignore_index=True)
-
-
-def to_csv_bytes(results: pd.DataFrame) -> bytes:
-    """The results table as UTF-8 CSV, for download."""
-    return results.to_csv(index=False).encode("utf-8")

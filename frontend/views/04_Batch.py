@@ -1,11 +1,15 @@
-"""Score a whole CSV file through the batch route, in chunks, and download the results."""
+"""Score a whole CSV file through the batch route, in pieces, and download the results.
+
+The file goes to the API as CSV; the API reads it with the product's row contract and
+answers its results table, which is what the page shows and what the download holds
+(byte for byte the table the S3 batch function writes for the same file).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 from app_lib import api, batch, charts, config, ui
 
@@ -13,63 +17,44 @@ RESULTS_KEY = "batch_results"
 DEFAULT_MAX_BATCH = 1000
 
 
-def _check(frame: pd.DataFrame, model: dict[str, Any]) -> batch.ColumnCheck:
-    check = batch.check_columns(
-        list(frame.columns), model.get("features") or [], model.get("id_field") or "CUST_ID"
-    )
-    if check.missing_required:
-        st.error(
-            "The file lacks required columns: " + ", ".join(check.missing_required) + ". "
-            "Use the data set's column names (see the Model page for the list).",
-            icon=":material/error:",
-        )
-    if check.missing_optional:
-        st.info(
-            "Optional columns absent, the API will use the medians: "
-            + ", ".join(check.missing_optional)
-        )
-    if check.ignored:
-        st.warning("Columns not used by the model (ignored): " + ", ".join(check.ignored))
-    return check
-
-
-def _score(frame: pd.DataFrame, model: dict[str, Any], fingerprint: str) -> None:
+def _score(upload: batch.Upload, model: dict[str, Any], fingerprint: str) -> None:
     settings = config.current()
-    features = model.get("features") or []
-    id_field = model.get("id_field") or "CUST_ID"
-    customers = batch.to_customers(frame, [f["name"] for f in features], id_field)
-    chunk_size = int((model.get("limits") or {}).get("max_batch") or DEFAULT_MAX_BATCH)
-    progress = st.progress(0.0, text=f"Scoring {len(customers):,} rows...")
+    size = int((model.get("limits") or {}).get("max_batch") or DEFAULT_MAX_BATCH)
+    total = max(upload.size, 1)
+    progress = st.progress(0.0, text=f"Scoring {upload.size:,} rows...")
 
     def report(done: int) -> None:
-        progress.progress(done / len(customers), text=f"Scored {done:,} of {len(customers):,}")
+        progress.progress(done / total, text=f"Scored {done:,} of {upload.size:,}")
 
-    results, version, first_error = batch.score_all(
-        customers,
-        min(chunk_size, DEFAULT_MAX_BATCH),
-        lambda rows: api.score_batch(settings, rows),
-        report,
-    )
-    st.session_state[RESULTS_KEY] = {
-        "fingerprint": fingerprint,
-        "results": results,
-        "version": version,
-        "error": first_error,
-    }
-
-
-def _show_results(stored: dict[str, Any], file_name: str) -> None:
-    results: pd.DataFrame = stored["results"]
-    scored = int((results["status"] == "scored").sum())
-    if stored.get("error"):
-        st.error(
-            f"Some rows could not be sent to the API: {stored['error']}", icon=":material/error:"
+    try:
+        table = batch.score_all(
+            upload,
+            min(size, DEFAULT_MAX_BATCH),
+            lambda body, first_row: api.score_csv(settings, body, first_row),
+            report,
         )
+    except api.ApiError as error:
+        progress.empty()
+        st.session_state[RESULTS_KEY] = {"fingerprint": fingerprint, "error": error}
+        return
+    st.session_state[RESULTS_KEY] = {"fingerprint": fingerprint, "table": table}
+
+
+def _show_refusal(error: api.ApiError) -> None:
+    st.error(f"The file was not scored. {error}", icon=":material/error:")
+    for problem in error.errors:
+        st.error(f"`{problem.field}`: {problem.message}")
+
+
+def _show_results(table: bytes, file_name: str) -> None:
+    results = batch.read_results(table)
+    scored = int((results[batch.STATUS] == batch.SCORED).sum())
     one, two, three = st.columns(3)
     one.metric("Rows", f"{len(results):,}")
     two.metric("Scored", f"{scored:,}")
     three.metric("With errors", f"{len(results) - scored:,}")
-    st.caption(f"Model version `{stored.get('version') or '-'}`.")
+    versions = sorted(set(results["model_version"]))
+    st.caption(f"Model version `{', '.join(versions) or '-'}`. Rows are the file's rows.")
 
     left, right = st.columns([2, 3])
     with left:
@@ -82,16 +67,17 @@ def _show_results(stored: dict[str, Any], file_name: str) -> None:
             st.dataframe(counts, hide_index=True)
     with right:
         st.subheader("Rows with errors")
-        failed = results[results["status"] != "scored"][["row", "customer_id", "errors"]]
+        failed = results[results[batch.STATUS] != batch.SCORED]
         if failed.empty:
             st.success("Every row was scored.")
         else:
-            st.dataframe(failed, hide_index=True, width="stretch")
+            used = failed.loc[:, (failed != "").any()]  # row, id, status, errors...
+            st.dataframe(used, hide_index=True, width="stretch")
 
     st.subheader("Results")
     st.download_button(
         "Download results (CSV)",
-        data=batch.to_csv_bytes(results),
+        data=table,
         file_name=f"{file_name.rsplit('.', 1)[0]}_segments.csv",
         mime="text/csv",
         type="primary",
@@ -104,7 +90,7 @@ def main() -> None:
     st.title("Batch scoring")
     st.markdown(
         "Upload a CSV with the data set's columns (`CUST_ID` optional). Every row is "
-        "sent to the API in chunks; rows with problems are reported, never dropped."
+        "sent to the API in pieces; rows with problems are reported, never dropped."
     )
     model = ui.model_or_stop(config.current())
     upload = st.file_uploader("CSV file", type=["csv"])
@@ -114,26 +100,18 @@ def main() -> None:
         st.stop()
     data = upload.getvalue()
     fingerprint = hashlib.sha256(data).hexdigest()
-    try:
-        frame = batch.read_csv(data)
-    except batch.UploadError as error:
-        st.error(str(error), icon=":material/error:")
-        st.stop()
-    if frame.empty:
-        st.warning("The file has a header but no rows.")
-        st.stop()
-    st.caption(f"{upload.name}: {len(frame):,} rows, {len(frame.columns)} columns.")
-    if not _check(frame, model).ok:
-        st.stop()
+    parts = batch.split(data)
+    st.caption(f"{upload.name}: {parts.size:,} rows after the header.")
     stored = st.session_state.get(RESULTS_KEY)
     if stored is None or stored["fingerprint"] != fingerprint:
-        if not st.button(f"Score {len(frame):,} rows", type="primary"):
-            with st.expander("Preview"):
-                st.dataframe(frame.head(20), hide_index=True)
+        if not st.button(f"Score {parts.size:,} rows", type="primary"):
             st.stop()
-        _score(frame, model, fingerprint)
+        _score(parts, model, fingerprint)
         stored = st.session_state[RESULTS_KEY]
-    _show_results(stored, upload.name)
+    if "error" in stored:
+        _show_refusal(stored["error"])
+        st.stop()
+    _show_results(stored["table"], upload.name)
 
 
 if __name__ == "__main__":

@@ -174,13 +174,17 @@ def _score_stream(
 
 
 def _chunks(rows: Iterable[CsvRow], check: HeaderCheck, id_field: str) -> Iterator[list[RowRecord]]:
-    """Up to :data:`CHUNK_ROWS` records at a time; blank rows are skipped (but numbered)."""
+    """The records of each run of :data:`CHUNK_ROWS` file rows (blank rows skipped).
+
+    Runs of file rows, not of customers: the Streamlit page sends a file to the API in the
+    same runs, and ONNX results can differ in the last bits with a row's position in its
+    batch, so the same runs give the same bytes on both paths.
+    """
     chunk: list[RowRecord] = []
-    for row in rows:
-        if row.blank:
-            continue
-        chunk.append(row_record(row, check, id_field))
-        if len(chunk) == CHUNK_ROWS:
+    for count, row in enumerate(rows, start=1):
+        if not row.blank:
+            chunk.append(row_record(row, check, id_field))
+        if count % CHUNK_ROWS == 0 and chunk:
             yield chunk
             chunk = []
     if chunk:

@@ -7,12 +7,15 @@ The frontend only ever sees the API's URL, exactly as in production.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from streamlit.runtime.media_file_storage import MediaFileStorageError
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import app_test as app_test_module
 
 from tests.frontend.stack import API_KEY, wait_until_ok
 from tests.servers import local_stage_env, start_chalice_local, start_moto_server
@@ -72,3 +75,30 @@ def api_env(live_api: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("API_URL", live_api)
     monkeypatch.delenv("API_KEY", raising=False)
     return live_api
+
+
+# --- download capture ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], bytes]:
+    """Read back the bytes behind an ``st.download_button`` (AppTest keeps them in memory)."""
+    storages: list[MemoryMediaFileStorage] = []
+
+    class RecordingStorage(MemoryMediaFileStorage):
+        def __init__(self, media_endpoint: str) -> None:
+            super().__init__(media_endpoint)
+            storages.append(self)
+
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
+
+    def data_of(button: Any) -> bytes:
+        name = str(button.proto.url).rsplit("/", 1)[-1]
+        for storage in reversed(storages):
+            try:
+                return bytes(storage.get_file(name).content)
+            except MediaFileStorageError:
+                continue
+        raise AssertionError(f"no stored file behind {button.proto.url!r}")
+
+    return data_of

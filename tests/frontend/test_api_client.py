@@ -43,18 +43,22 @@ def test_closed_port_is_a_readable_error() -> None:
     assert caught.value.status is None
 
 
-def test_chunk_over_the_byte_limit_is_split_not_lost(
+def test_piece_over_the_byte_limit_is_split_not_lost(
     settings: Settings, medians: dict[str, Any]
 ) -> None:
     limit = api.get_model(settings)["limits"]["max_body_bytes"]
     filler = "x" * (2 * limit // 1000)  # 1,000 such rows are about twice the limit
-    customers = [{**medians, "BALANCE": filler, "CUST_ID": f"R{i}"} for i in range(1000)]
+    names = ["CUST_ID", *medians]
+    rows = [[f"R{i}", *(filler if n == "BALANCE" else str(v) for n, v in medians.items())]
+            for i in range(1000)]  # fmt: skip
+    upload = batch.Upload(names, rows)
     progress: list[int] = []
-    results, _, error = batch.score_all(
-        customers, 1000, lambda rows: api.score_batch(settings, rows), progress.append
+    table = batch.score_all(
+        upload, 1000, lambda body, first: api.score_csv(settings, body, first), progress.append
     )
-    assert error is None
+    results = batch.read_results(table)
     assert progress == [1000]
-    assert list(results["customer_id"]) == [f"R{i}" for i in range(1000)]
+    assert list(results["CUST_ID"]) == [f"R{i}" for i in range(1000)]
+    assert list(results["row"]) == [str(n) for n in range(2, 1002)]
     assert (results["status"] == "error").all()
-    assert results["errors"].str.startswith("BALANCE: ").all()
+    assert results["errors"].str.startswith("BALANCE: must be a number, got 'xxx").all()

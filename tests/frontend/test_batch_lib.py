@@ -1,66 +1,70 @@
-"""Reading uploaded files: nothing silently converted, nothing dropped."""
+"""Cutting an upload into pieces the API accepts, and joining its answers (no cell is read)."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from app_lib import batch  # frontend/ is on sys.path (tests/frontend/conftest.py)
+from app_lib.api import ApiError
 
-FEATURES = [
-    {"name": "BALANCE", "optional": False},
-    {"name": "CREDIT_LIMIT", "optional": True},
-    {"name": "TENURE", "optional": False},
-]
+TEXT = 'CUST_ID,BALANCE\r\nC1,1\r\n\r\n"C\n3"," 1,000 "\r\nC4,NA\r\nC5,abc\r\n'
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("12", 12.0),
-        (" 1.5 ", 1.5),
-        ("-5", -5.0),
-        ("", None),
-        ("NaN", None),
-        ("null", None),
-        ("abc", "abc"),  # sent as is: the API names the field and the bad value
-        ("inf", "inf"),  # not a finite number: never sent as one
-        ("1,000", "1,000"),
-    ],
-)
-def test_cell_value_keeps_what_it_cannot_read(text: str, expected: object) -> None:
-    assert batch.cell_value(text) == expected
+def test_records_are_framed_not_read() -> None:
+    upload = batch.split(("\ufeff" + TEXT).encode())
+    assert upload.header == ["CUST_ID", "BALANCE"]
+    assert upload.records == [["C1", "1"], [], ["C\n3", " 1,000 "], ["C4", "NA"], ["C5", "abc"]]
 
 
-def test_columns_are_checked_against_the_schema() -> None:
-    check = batch.check_columns(["CUST_ID", "BALANCE", "EXTRA"], FEATURES, "CUST_ID")
-    assert check.missing_required == ["TENURE"]
-    assert check.missing_optional == ["CREDIT_LIMIT"]
-    assert check.ignored == ["EXTRA"]
-    assert not check.ok
+def test_pieces_keep_the_file_row_numbers_and_repeat_the_header() -> None:
+    upload = batch.split(TEXT.encode())
+    pieces = list(upload.pieces(2))
+    assert [p.first_row for p in pieces] == [2, 4, 6]
+    second = list(csv.reader(io.StringIO(pieces[1].body().decode(), newline="")))
+    assert second == [["CUST_ID", "BALANCE"], ["C\n3", " 1,000 "], ["C4", "NA"]]
 
 
-def test_rows_become_requests_with_ids_and_nulls() -> None:
-    frame = batch.read_csv(b"CUST_ID,BALANCE,TENURE,EXTRA\nC1,10.5,12,x\n,abc,,y\n")
-    customers = batch.to_customers(frame, ["BALANCE", "CREDIT_LIMIT", "TENURE"], "CUST_ID")
-    assert customers == [
-        {"BALANCE": 10.5, "TENURE": 12.0, "CUST_ID": "C1"},
-        {"BALANCE": "abc", "TENURE": None},
-    ]
+def echo(body: bytes, first_row: int) -> bytes:
+    """Stands in for the API: a results table with one line per record of the piece."""
+    records = list(csv.reader(io.StringIO(body.decode(), newline="")))[1:]
+    lines = [f"{first_row + i},{len(r)}\r\n" for i, r in enumerate(records)]
+    return ("row,cells\r\n" + "".join(lines)).encode()
 
 
-def test_byte_order_mark_does_not_hide_the_first_column() -> None:
-    frame = batch.read_csv("\ufeffCUST_ID,BALANCE\nC1,1\n".encode())
-    assert list(frame.columns) == ["CUST_ID", "BALANCE"]
+def test_answers_are_joined_under_one_header() -> None:
+    done: list[int] = []
+    table = batch.score_all(batch.split(TEXT.encode()), 2, echo, done.append)
+    assert table == b"row,cells\r\n2,2\r\n3,0\r\n4,2\r\n5,2\r\n6,2\r\n"
+    assert done == [2, 4, 5]
 
 
-def test_unreadable_file_is_a_clear_error() -> None:
-    with pytest.raises(batch.UploadError, match="Cannot read the file as CSV"):
-        batch.read_csv(b"")
-    with pytest.raises(batch.UploadError, match="Cannot read the file as CSV"):
-        batch.read_csv("BALANCE\n\xe9\n".encode("latin-1"))
+def test_a_piece_over_the_byte_limit_is_halved() -> None:
+    def limited(body: bytes, first_row: int) -> bytes:
+        if body.count(b"\r\n") > 3:
+            raise ApiError("too large", 413)
+        return echo(body, first_row)
+
+    table = batch.score_all(batch.split(TEXT.encode()), 5, limited, lambda _: None)
+    assert table == b"row,cells\r\n2,2\r\n3,0\r\n4,2\r\n5,2\r\n6,2\r\n"
 
 
-def test_chunks_cover_every_row_once() -> None:
-    items = list(range(2502))
-    pieces = list(batch.chunks(items, 1000))
-    assert [offset for offset, _ in pieces] == [0, 1000, 2000]
-    assert [x for _, piece in pieces for x in piece] == items
+def test_a_refused_piece_stops_everything() -> None:
+    def refuse(body: bytes, first_row: int) -> bytes:
+        raise ApiError("The API answered 400", 400)
+
+    with pytest.raises(ApiError):
+        batch.score_all(batch.split(TEXT.encode()), 2, refuse, lambda _: None)
+
+
+def test_what_is_not_csv_text_goes_to_the_api_whole() -> None:
+    sent: list[bytes] = []
+
+    def keep(body: bytes, first_row: int) -> bytes:
+        sent.append(body)
+        return b"x\r\n"
+
+    for data in (b"", "BALANCE\n\xe9\n".encode("latin-1")):
+        batch.score_all(batch.split(data), 2, keep, lambda _: None)
+    assert sent == [b"", "BALANCE\n\xe9\n".encode("latin-1")]

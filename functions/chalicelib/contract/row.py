@@ -300,6 +300,8 @@ FIRST_DATA_ROW = 2
 EMPTY_FILE = "the file is empty: no header line"
 BLANK_HEADER = "the first line is blank: the header must be on line 1"
 NO_ROWS = "has a header but no data rows"
+NOT_UTF8 = "is not UTF-8 text"
+NUL_BYTE = "contains a NUL byte: not a CSV text file"
 
 
 class CsvError(Exception):
@@ -339,7 +341,7 @@ def read_csv(
     Raises :class:`CsvError` for an empty file or a blank first line; the iterator raises it
     for text that is not UTF-8 or not CSV.
     """
-    reader = csv.reader(lines)
+    reader = csv.reader(_text_only(lines))
     try:
         header = next(reader, None)
     except (UnicodeDecodeError, csv.Error) as error:
@@ -349,6 +351,14 @@ def read_csv(
     if not any(cell.strip(_SPACES) for cell in header):
         raise CsvError(BLANK_HEADER)
     return tuple(header), _records(reader, first_row)
+
+
+def _text_only(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, refusing a NUL character (binary content: csv would keep it in a cell)."""
+    for line in lines:
+        if "\x00" in line:
+            raise CsvError(NUL_BYTE)
+        yield line
 
 
 def _records(reader: Iterator[list[str]], first_row: int) -> Iterator[CsvRow]:
@@ -361,8 +371,8 @@ def _records(reader: Iterator[list[str]], first_row: int) -> Iterator[CsvRow]:
 
 
 def _unreadable(error: Exception, row: int) -> CsvError:
-    if isinstance(error, UnicodeDecodeError):
-        return CsvError(f"is not UTF-8 text (row {row}): {error.reason}")
+    if isinstance(error, UnicodeDecodeError):  # streams decode ahead: no row to point at
+        return CsvError(f"{NOT_UTF8}: {error.reason}")
     return CsvError(f"is not a readable CSV (row {row}): {error}")
 
 
@@ -371,7 +381,7 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CsvError(f"is not UTF-8 text (byte {error.start}): {error.reason}") from error
+        raise CsvError(f"{NOT_UTF8}: {error.reason}") from error
 
 
 @dataclass(frozen=True, slots=True)

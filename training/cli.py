@@ -33,6 +33,8 @@ from training.validation import ValidationResult, min_rows_for, validate_file
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from training.migration import PublishedModel
+
 ENV_BUCKET = "MODEL_BUCKET"
 ENV_PREFIX = "MODEL_PREFIX"
 
@@ -91,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--k-max", type=int, default=10, help="largest k of the elbow (10)")
     train.add_argument("--seed", type=int, default=42, help="random seed (42)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--stability-resamples",
+        type=int,
+        metavar="N",
+        help="bootstrap resamples per k for the stability check (default: training.stability)",
+    )
+    train.add_argument(
+        "--stability-rows",
+        type=int,
+        metavar="N",
+        help="rows drawn per stability resample (default: training.stability)",
+    )
     train.add_argument(
         "--threads",
         type=int,
@@ -162,7 +176,7 @@ def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
     frame = _validated(args.data, max(k_range[1], args.k or 0)).frame
     if frame is None:  # unreachable: _validated raises on errors
         raise CommandError(f"{args.data} could not be validated", EXIT_INVALID)
-    reference = _reference_centroids(args, s3_client)
+    published = _published_reference(args, s3_client)
 
     from training.pipeline import ParityError, build_bundle  # heavy: import only to train
 
@@ -174,10 +188,12 @@ def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
                 k=args.k,
                 k_range=k_range,
                 seed=args.seed,
-                reference_centroids=reference,
+                published=published,
                 data_sha256=file_sha256(args.data),
                 data_file=args.data.name,
                 progress=not args.no_progress,
+                stability_resamples=args.stability_resamples,
+                stability_sample_size=args.stability_rows,
             )
     except ParityError as exc:
         raise CommandError(
@@ -253,42 +269,58 @@ def _k_range(args: argparse.Namespace) -> tuple[int, int]:
         )
     if args.k is not None and args.k < 2:
         raise CommandError(f"--k must be at least 2, got {args.k}", EXIT_INVALID)
+    if (args.stability_resamples is not None and args.stability_resamples < 1) or (
+        args.stability_rows is not None and args.stability_rows < 2
+    ):
+        raise CommandError(
+            f"--stability-resamples must be at least 1 and --stability-rows at least 2, "
+            f"got {args.stability_resamples} and {args.stability_rows}",
+            EXIT_INVALID,
+        )
     if args.threads is not None and args.threads < 1:
         raise CommandError(f"--threads must be at least 1, got {args.threads}", EXIT_INVALID)
     return args.k_min, args.k_max
 
 
-def _reference_centroids(
+def _published_reference(
     args: argparse.Namespace, s3_client: S3Client | None
-) -> list[dict[str, float]] | None:
-    """The current version's centroids (original units, by segment id), to keep ids stable."""
+) -> PublishedModel | None:
+    """The published model to keep segment ids of (and measure migration from).
+
+    ``--reference DIR`` (a local bundle) or the store's current version; None when
+    training afresh.
+    """
     if args.no_reference:
         return None
     if args.reference is not None:
         try:
-            return _centroids(load_bundle(args.reference))
-        except (StoreError, KeyError, TypeError) as exc:
+            local = load_bundle(args.reference)
+            segmenter = (args.reference / local["segmenter"]["file"]).read_bytes()
+            return _published(local, segmenter)
+        except (StoreError, KeyError, TypeError, ValueError, OSError) as exc:
             raise CommandError(f"--reference {args.reference}: {exc}", EXIT_INVALID) from exc
     bucket, prefix = _store_location(args)
     if not bucket:
         print("note: no model store configured; segment ids are numbered afresh")
         return None
     try:
-        manifest = ModelStore(bucket, prefix, s3_client=s3_client).current_manifest()
+        store = ModelStore(bucket, prefix, s3_client=s3_client)
+        manifest = store.current_manifest()
         if manifest is None:
             print(f"note: no current version in s3://{bucket}/{prefix}; ids numbered afresh")
             return None
-        centroids = _centroids(manifest)
-    except (StoreError, KeyError, TypeError) as exc:
+        published = _published(manifest, store.read_file(manifest, manifest["segmenter"]["file"]))
+    except (StoreError, KeyError, TypeError, ValueError) as exc:
         print(f"note: no reference from the store ({exc}); segment ids are numbered afresh")
         return None
     print(f"note: keeping segment ids of the current version {manifest.get('version')}")
-    return centroids
+    return published
 
 
-def _centroids(manifest: dict[str, Any]) -> list[dict[str, float]]:
-    segments = sorted(manifest["segments"], key=lambda s: int(s["id"]))
-    return [{str(k): float(v) for k, v in s["centroid_raw"].items()} for s in segments]
+def _published(manifest: dict[str, Any], segmenter: bytes) -> PublishedModel:
+    from training.migration import from_manifest  # onnxruntime: import only to train
+
+    return from_manifest(manifest, segmenter)
 
 
 def _describe_version(info: VersionInfo) -> str:

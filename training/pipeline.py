@@ -25,9 +25,11 @@ from training import (
     elbow,
     export,
     limits,
+    migration,
     naming,
     parity,
     segment_map,
+    stability,
     surrogate,
 )
 from training.clustering import fit_segments, is_scalable, reference_to_model_space
@@ -72,7 +74,7 @@ class BundleSummary:
 class _StepClock:
     """A progress bar over the pipeline's steps that also records each step's seconds."""
 
-    STEPS = 7
+    STEPS = 8
 
     def __init__(self, progress: bool) -> None:
         self._bar = tqdm(total=self.STEPS, desc="training", disable=not progress, unit="step")
@@ -115,13 +117,22 @@ def build_bundle(
     data_file: str | None = None,
     progress: bool = True,
     scalable: bool | None = None,
+    stability_resamples: int | None = None,
+    stability_sample_size: int | None = None,
+    published: migration.PublishedModel | None = None,
 ) -> BundleSummary:
     """Train on ``frame`` (validated: the 17 schema columns as float64, NaN = missing) and
     write a verified bundle into ``out_dir``.
 
     ``reference_centroids`` are the published version's ``segments[i].centroid_raw``
-    (index = segment id) so ids stay stable; None on a first training. ``scalable``
+    (index = segment id) so ids stay stable; None on a first training. ``published`` is
+    the published model trained against: its centroids stand in for
+    ``reference_centroids`` when those are None, and the manifest's ``migration`` records
+    how the training rows move from its segments to the new ones. ``scalable``
     None switches to MiniBatchKMeans / sampled fits above ~200k rows.
+    ``stability_resamples`` and ``stability_sample_size`` size the bootstrap stability
+    check (:mod:`training.stability`, whose defaults None stands for), which may move k
+    off an unstable knee.
     Raises :class:`ParityError` (leaving no ``manifest.json``) if ONNX and scikit-learn
     disagree.
     """
@@ -143,7 +154,24 @@ def build_bundle(
         scaled, k_range, seed=seed, k_override=k, scalable=large, progress=progress
     )
 
+    steps.begin("stability")
+    stable = stability.assess(
+        scaled,
+        {k_: np.asarray(m.predict(scaled), dtype=np.int64) for k_, m in chosen.models.items()},
+        seed=seed,
+        resamples=stability.RESAMPLES if stability_resamples is None else stability_resamples,
+        sample_size=stability.SAMPLE_SIZE
+        if stability_sample_size is None
+        else stability_sample_size,
+        scalable=large,
+        progress=progress,
+    )
+    rule, rule_k = chosen.k_source, chosen.k
+    chosen, k_reason = stability.apply_choice(chosen, stable)
+
     steps.begin("kmeans")
+    if reference_centroids is None and published is not None:
+        reference_centroids = published.centroids
     reference = (
         reference_to_model_space(preprocessor, reference_centroids) if reference_centroids else None
     )
@@ -156,6 +184,16 @@ def build_bundle(
         reference_centers=reference,
     )
     centers = np.asarray(model.cluster_centers_, dtype=np.float64)
+    stability_json = stability.to_json(
+        stable,
+        rule=rule,
+        rule_k=rule_k,
+        k=chosen.k,
+        reason=k_reason,
+        jaccard=stability.segment_jaccard(
+            labels, chosen.k, stability.runs_for(stable, scaled, chosen.k, scalable=large)
+        ),
+    )
 
     steps.begin("profiles")
     profiles = build_profiles(raw, scaled, labels, centers, preprocessor)
@@ -163,6 +201,16 @@ def build_bundle(
     imputed_raw = np.asarray(preprocessor.named_steps["impute"].transform(raw), dtype=np.float64)
     tree = surrogate.fit_surrogate(imputed_raw, labels, chosen.k, seed)
     seg_map = segment_map.build_map(scaled, labels, centers, seed)
+    migration_json = (
+        migration.to_json(
+            published,
+            migration.published_labels(published, raw, FEATURE_NAMES),
+            labels,
+            [n["name"] for n in names],
+        )
+        if published is not None
+        else None
+    )
 
     steps.begin("limit models")
     limit_columns = [FEATURE_NAMES.index(name) for name in LIMIT_MODEL_FEATURES]
@@ -227,6 +275,7 @@ def build_bundle(
     elbow_json = chosen.to_json()
     metrics = {
         "elbow": elbow_json,
+        "stability": stability_json,
         "clustering": {
             "k": chosen.k,
             "algorithm": chosen.algorithm,
@@ -265,6 +314,8 @@ def build_bundle(
             "segments": segments,
             "map": seg_map,
             "elbow": elbow_json,
+            "stability": stability_json,
+            "migration": migration_json,
             "drift_reference": drift_reference.build(raw, FEATURE_NAMES, labels, chosen.k),
             "surrogate": tree.to_json(),
             "limit_errors": limit_models.errors,
@@ -284,6 +335,8 @@ def build_bundle(
                 "limit_fit_rows_cap": SCALABLE_LIMIT_FIT_ROWS if large else None,
                 "limit_parity_rows": len(checked),
                 "step_seconds": dict(steps.seconds),
+                "stability_resamples": stable.resamples,
+                "stability_sample_size": stable.sample_size,
             },
         },
     )

@@ -252,6 +252,19 @@ class ModelStore:
             raise VersionIncomplete(f"version {version} is not complete: " + "; ".join(bad))
         return manifest
 
+    def read_file(self, manifest: dict[str, Any], name: str) -> bytes:
+        """One file of the version ``manifest`` describes, checked against its sha256."""
+        version = str(manifest["version"])
+        meta = manifest["files"].get(name)
+        if not isinstance(meta, dict):
+            raise VersionIncomplete(f"version {version} lists no file {name!r}")
+        body = self._get(self._key(version, name))
+        if body is None:
+            raise VersionIncomplete(f"version {version}: {name} is missing")
+        if _sha256(body) != meta.get("sha256"):
+            raise VersionIncomplete(f"version {version}: {name} has the wrong sha256")
+        return body
+
     # -- writing ---------------------------------------------------------------------
 
     def publish(

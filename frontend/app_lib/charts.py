@@ -202,3 +202,27 @@ def _segment_bars(frame: pd.DataFrame, value: str, title: str, tooltip: list[Any
         )
         .properties(height=alt.Step(28))
     )
+
+
+def migration_heatmap(frame: pd.DataFrame) -> alt.Chart:
+    """Customers per (from, to) segment pair, the count written in each cell.
+
+    ``frame`` has columns ``from_segment``, ``to_segment`` (names, in display order) and
+    ``customers``; the diagonal is who stayed, everything else moved.
+    """
+    base = alt.Chart(frame).encode(
+        x=alt.X("to_segment:N", title="to", sort=None, axis=alt.Axis(labelAngle=0, labelLimit=260)),
+        y=alt.Y("from_segment:N", title="from", sort=None, axis=LABEL_AXIS),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("customers:Q", title="Customers", scale=alt.Scale(scheme="blues")),
+        tooltip=["from_segment:N", "to_segment:N", alt.Tooltip("customers:Q", format=",")],
+    )
+    top = float(frame["customers"].max()) if len(frame) else 0.0
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text("customers:Q", format=","),
+        color=alt.condition(
+            f"datum.customers > {0.6 * top}", alt.value("white"), alt.value("black")
+        ),
+    )
+    return (cells + text).properties(height=alt.Step(28))

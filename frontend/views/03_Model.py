@@ -1,4 +1,5 @@
-"""How the model was built: elbow curve, metrics per k, version, parity and limit errors."""
+"""How the model was built: elbow curve, metrics and stability per k, migration from the
+previous model, version, parity and limit errors."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import streamlit as st
 from app_lib import api, charts, config, ui
 
 
-def metrics_per_k(elbow: dict[str, Any]) -> pd.DataFrame:
-    """One row per k: WCSS and the clustering quality indices the API reports."""
+def metrics_per_k(elbow: dict[str, Any], stability: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One row per k: WCSS, the clustering quality indices and the bootstrap stability."""
+    ari = (stability or {}).get("ari_mean") or {}
+    threshold = (stability or {}).get("threshold")
     rows = []
     for k, wcss in zip(elbow.get("k_values", []), elbow.get("wcss", []), strict=False):
         key = str(k)
@@ -21,10 +24,49 @@ def metrics_per_k(elbow: dict[str, Any]) -> pd.DataFrame:
                 "silhouette": (elbow.get("silhouette") or {}).get(key),
                 "Calinski-Harabasz": (elbow.get("calinski_harabasz") or {}).get(key),
                 "Davies-Bouldin": (elbow.get("davies_bouldin") or {}).get(key),
+                "stability (ARI)": ari.get(key),
+                "stable": _stable_mark(ari.get(key), threshold),
                 "chosen": "yes" if k == elbow.get("k") else "",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _stable_mark(ari: float | None, threshold: float | None) -> str:
+    if ari is None or threshold is None:
+        return ""
+    return "yes" if ari >= threshold else "no"
+
+
+def segment_stability_table(stability: dict[str, Any], names: dict[str, str]) -> pd.DataFrame:
+    """Per segment of the chosen k: its mean bootstrap Jaccard and whether it is stable."""
+    return pd.DataFrame(
+        [
+            {
+                "segment": names.get(str(s["id"]), str(s["id"])),
+                "Jaccard stability": s.get("jaccard"),
+                "stable": "yes" if s.get("stable") else "no",
+            }
+            for s in stability.get("segments") or []
+        ]
+    )
+
+
+def migration_cells(migration: dict[str, Any]) -> pd.DataFrame:
+    """The migration matrix as one row per (from, to) pair, segment names with their ids."""
+
+    def labels(key: str) -> list[str]:
+        return [f"{s['id']} {s.get('name', '')}".strip() for s in migration.get(key) or []]
+
+    sources, targets = labels("from_segments"), labels("to_segments")
+    return pd.DataFrame(
+        [
+            {"from_segment": sources[i], "to_segment": targets[j], "customers": int(count)}
+            for i, row in enumerate(migration.get("matrix") or [])
+            for j, count in enumerate(row)
+        ],
+        columns=["from_segment", "to_segment", "customers"],
+    )
 
 
 LIMIT_CANDIDATES = {
@@ -64,11 +106,53 @@ def _k_explanation(elbow: dict[str, Any]) -> str:
         "knee": "the knee of the elbow curve",
         "override": "a configured override",
         "silhouette": "the best silhouette (no knee was found)",
+        "stability": "the stability rule (the knee's k was unstable)",
     }
     text = f"k = {elbow.get('k')} chosen by {reasons.get(source, source)}"
     if elbow.get("best_silhouette_k") is not None:
         text += f"; best silhouette at k = {elbow['best_silhouette_k']}"
     return text + "."
+
+
+def _stability_section(stability: dict[str, Any] | None, names: dict[str, str]) -> None:
+    st.subheader("Segment stability")
+    if not stability:
+        st.info("This model was trained before stability was measured.")
+        return
+    st.markdown(
+        f"{stability.get('resamples')} bootstrap resamples of "
+        f"{stability.get('sample_size', 0):,} customers per k: a k is stable when its mean "
+        f"adjusted Rand index against the full-data clustering is at least "
+        f"{stability.get('threshold')}. **{stability.get('reason', '')}.**"
+    )
+    st.dataframe(
+        segment_stability_table(stability, names),
+        hide_index=True,
+        column_config={"Jaccard stability": st.column_config.NumberColumn(format="%.3f")},
+    )
+    st.caption(
+        "Jaccard stability: how well each segment is found again in resampled data "
+        f"(1 = always the same customers; below {stability.get('jaccard_threshold')} "
+        "it is flagged as not stable)."
+    )
+
+
+def _migration_section(migration: dict[str, Any] | None) -> None:
+    st.subheader("Migration from the previous model")
+    if not migration:
+        st.info("This model was trained afresh, not against a published model.")
+        return
+    one, two = st.columns(2)
+    one.metric("Previous model", str(migration.get("from_version", "-")))
+    two.metric(
+        "Customers whose segment changed",
+        f"{migration.get('changed_share', 0):.1%}",
+        help=f"{migration.get('changed', 0):,} of the {migration.get('rows', 0):,} training "
+        "customers are in another segment under this model than under the previous one.",
+    )
+    cells = migration_cells(migration)
+    if len(cells):
+        st.altair_chart(charts.migration_heatmap(cells), width="stretch")
 
 
 def main() -> None:
@@ -106,7 +190,7 @@ def main() -> None:
             for note in elbow.get("notes") or []:
                 st.caption(note)
         st.dataframe(
-            metrics_per_k(elbow),
+            metrics_per_k(elbow, model.get("stability")),
             hide_index=True,
             width="stretch",
             column_config={
@@ -120,12 +204,24 @@ def main() -> None:
                 "Davies-Bouldin": st.column_config.NumberColumn(
                     format="%.3f", help="Lower is better."
                 ),
+                "stability (ARI)": st.column_config.NumberColumn(
+                    format="%.3f",
+                    help="Mean adjusted Rand index of bootstrap resamples against the full "
+                    "data (1 = the same segments every time).",
+                ),
             },
         )
         if elbow.get("silhouette_sample_size"):
             st.caption(f"Silhouette computed on {elbow['silhouette_sample_size']:,} customers.")
     else:
         st.info("The API reports no elbow table for this model.")
+
+    try:
+        names = {str(s["id"]): s["name"] for s in api.get_segments(settings)["segments"]}
+    except api.ApiError:
+        names = {}
+    _stability_section(model.get("stability"), names)
+    _migration_section(model.get("migration"))
 
     st.subheader("ONNX parity")
     parity = model.get("parity") or {}
@@ -154,10 +250,6 @@ def main() -> None:
 
     st.subheader("Credit-limit benchmark errors")
     limit_errors: dict[str, Any] = model.get("limit_errors") or {}
-    try:
-        names = {str(s["id"]): s["name"] for s in api.get_segments(settings)["segments"]}
-    except api.ApiError:
-        names = {}
     table = limit_errors_table(limit_errors, names)
     if table is not None:
         st.caption(

@@ -14,6 +14,8 @@ MODEL_KEYS = (
     "created_at",
     "features",
     "elbow",
+    "stability",
+    "migration",
     "surrogate",
     "limit_errors",
     "parity",

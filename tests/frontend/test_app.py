@@ -196,6 +196,16 @@ def test_model_page_shows_elbow_and_metrics(api_env: str) -> None:
     assert list(table["k"]) == model["elbow"]["k_values"]
     chosen = table[table["chosen"] == "yes"]["k"].tolist()
     assert chosen == [model["elbow"]["k"]]
+    stability = model["stability"]
+    shown = dict(zip(table["k"], table["stability (ARI)"], strict=True))
+    assert shown[model["k"]] == pytest.approx(stability["ari_mean"][str(model["k"])])
+    assert set(table[table["stable"] == "yes"]["k"]) == set(stability["stable_k"])
+    segments = app.dataframe[1].value
+    assert list(segments["Jaccard stability"]) == pytest.approx(
+        [s["jaccard"] for s in stability["segments"]]
+    )
+    assert any(stability["reason"] in text for text in texts(app.markdown))
+    assert any("trained afresh" in text for text in texts(app.info))  # no previous model
 
 
 # --- batch ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+import numpy as np
 import pytest
 
 from tests.servers import OFFLINE_AWS_ENV, ROOT, start_moto_server
@@ -123,6 +124,8 @@ def test_train_rejects_impossible_k_options(
     assert "--k must be at least 2" in capsys.readouterr().err
     assert main([*common, "--threads", "0"]) == EXIT_INVALID
     assert "--threads must be at least 1" in capsys.readouterr().err
+    assert main([*common, "--stability-resamples", "0"]) == EXIT_INVALID
+    assert "--stability-resamples must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 
 
@@ -247,6 +250,12 @@ def test_train_on_real_data_keeps_ids_of_the_published_version(
     assert summary.startswith(f"bundle {manifest['version']}: 8950 rows, k={manifest['k']}")
     assert manifest["data"]["sha256"] == published["data"]["sha256"]
     assert [s["name"] for s in manifest["segments"]] == [s["name"] for s in published["segments"]]
+    # Same data: the published model's segments of the training rows are its own labels.
+    moved = manifest["migration"]
+    assert moved["from_version"] == published["version"] and moved["rows"] == 8950
+    row_sums = [sum(row) for row in moved["matrix"]]
+    assert row_sums == np.bincount(trained_bundle.labels, minlength=published["k"]).tolist()
+    assert moved["changed"] == 8950 - sum(moved["matrix"][i][i] for i in range(manifest["k"]))
 
     assert main(["publish", str(out_dir), "--no-progress", *store], s3_client=s3) == EXIT_OK
     assert last_line(capsys.readouterr().out).endswith(f"(previous: {published['version']})")

@@ -181,6 +181,21 @@ def test_promote_refuses_a_version_whose_file_was_corrupted(
     assert not {v.version: v for v in store.versions()}[V2].complete
 
 
+def test_read_file_returns_a_published_file_only_when_its_sha256_matches(
+    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+) -> None:
+    local = make_bundle(V1)
+    store.publish(local)
+    manifest = store.current_manifest()
+    assert manifest is not None
+    assert store.read_file(manifest, "segmenter.onnx") == (local / "segmenter.onnx").read_bytes()
+    with pytest.raises(VersionIncomplete, match=r"lists no file 'nothing\.onnx'"):
+        store.read_file(manifest, "nothing.onnx")
+    s3.put_object(Bucket=BUCKET, Key=f"models/{V1}/segmenter.onnx", Body=b"tampered")
+    with pytest.raises(VersionIncomplete, match=r"segmenter\.onnx has the wrong sha256"):
+        store.read_file(manifest, "segmenter.onnx")
+
+
 def test_unknown_version_and_empty_store_errors(store: ModelStore) -> None:
     with pytest.raises(VersionNotFound, match="no version 20990101T000000Z-deadbeef"):
         store.promote("20990101T000000Z-deadbeef")

@@ -1,0 +1,92 @@
+"""Migration between model versions: which training customers change segment on a retrain.
+
+When a model is trained against a published one (the id-matching path of
+:mod:`training.clustering`), every training row is scored by the *published* model's own
+``segmenter.onnx`` (its preprocessing and centroids, exactly as serving scored it) and by
+the new model. The manifest's ``migration`` records the counts old segment -> new
+segment and the share of rows whose segment changes because of the retrain. Segment ids
+are matched, so the diagonal is "stayed".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """What a retrain needs of the published version: ids to keep and a scorer to compare."""
+
+    version: str
+    feature_names: tuple[str, ...]
+    segment_names: tuple[str, ...]  # index = segment id
+    centroids: list[dict[str, float]]  # ``centroid_raw`` by segment id, for id matching
+    segmenter: bytes  # the published segmenter.onnx
+
+
+def from_manifest(manifest: dict[str, Any], segmenter: bytes) -> PublishedModel:
+    """The published model described by ``manifest`` with its ``segmenter.onnx`` bytes."""
+    segments = sorted(manifest["segments"], key=lambda s: int(s["id"]))
+    return PublishedModel(
+        version=str(manifest["version"]),
+        feature_names=tuple(str(f["name"]) for f in manifest["features"]),
+        segment_names=tuple(str(s.get("name", s["id"])) for s in segments),
+        centroids=[{str(k): float(v) for k, v in s["centroid_raw"].items()} for s in segments],
+        segmenter=segmenter,
+    )
+
+
+def published_labels(
+    published: PublishedModel, raw: NDArray[np.float64], feature_names: tuple[str, ...]
+) -> NDArray[np.int64]:
+    """Each row's segment under the published model (``raw`` columns in ``feature_names``).
+
+    Columns are reordered by name to the published graph's input order; a feature the
+    published model does not know raises ``ValueError``.
+    """
+    missing = [name for name in published.feature_names if name not in feature_names]
+    if missing:
+        raise ValueError(f"the published model needs features this data lacks: {missing}")
+    columns = [feature_names.index(name) for name in published.feature_names]
+    session = ort.InferenceSession(published.segmenter, providers=["CPUExecutionProvider"])
+    (label,) = session.run(["label"], {"features": raw[:, columns].astype(np.float32)})
+    return np.asarray(label, dtype=np.int64).reshape(-1)
+
+
+def migration_matrix(
+    old: NDArray[np.int64], new: NDArray[np.int64], k_old: int, k_new: int
+) -> NDArray[np.int64]:
+    """``matrix[i, j]`` = rows in segment i under the old model and j under the new one."""
+    matrix = np.zeros((k_old, k_new), dtype=np.int64)
+    np.add.at(matrix, (old, new), 1)
+    return matrix
+
+
+def to_json(
+    published: PublishedModel,
+    old: NDArray[np.int64],
+    new: NDArray[np.int64],
+    new_names: list[str],
+) -> dict[str, Any]:
+    """The manifest's ``migration`` section.
+
+    A row "changed" when its new segment id differs from its old one; ids are matched by
+    the retrain, so a segment that kept its meaning kept its id.
+    """
+    matrix = migration_matrix(old, new, len(published.segment_names), len(new_names))
+    rows = int(matrix.sum())
+    changed = rows - int(np.trace(matrix))
+    return {
+        "from_version": published.version,
+        "rows": rows,
+        "changed": changed,
+        "changed_share": changed / rows if rows else 0.0,
+        "from_segments": [{"id": i, "name": n} for i, n in enumerate(published.segment_names)],
+        "to_segments": [{"id": i, "name": n} for i, n in enumerate(new_names)],
+        "matrix": matrix.tolist(),
+    }

@@ -239,22 +239,24 @@ class ModelStore[T]:
 
     def _check(self) -> None:
         """Read the pointer; load and swap in a new version. Runs on the worker thread."""
-        error: ModelUnavailable | None = None
+        error: ModelUnavailable | None = ModelUnavailable("the model check was interrupted")
         try:
             version = self.pinned_version or self.reader.current_version()
             if version != self._version:
                 model = self.build(self.reader.read(version))
                 with self._lock:
                     self._model, self._version = model, version
+            error = None
         except ModelUnavailable as failure:
             error = failure
         except Exception as failure:  # an unreadable or unbuildable bundle is not served
             error = ModelUnavailable(
                 f"model could not be loaded: {type(failure).__name__}: {failure}"
             )
-        with self._lock:
-            self._schedule(error)
-            self._worker = None
+        finally:  # whatever happened, the next check can start
+            with self._lock:
+                self._schedule(error)
+                self._worker = None
 
     def _schedule(self, error: ModelUnavailable | None) -> None:
         """When to check next: after ``refresh_seconds``; after a failure while a model is

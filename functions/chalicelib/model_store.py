@@ -195,7 +195,9 @@ class ModelStore[T]:
     def _first_load(self) -> T:
         worker = self._start_check()
         if worker is not None:
-            worker.join(max(0.0, self._load_deadline - time.monotonic()))
+            # Never more than one timeout, even if the clock jumped (a restored snapshot).
+            left = self._load_deadline - time.monotonic()
+            worker.join(min(self.load_timeout_seconds, max(0.0, left)))
         if self._model is not None:
             return self._model
         if worker is not None and worker.is_alive():

@@ -6,20 +6,27 @@ The frontend only ever sees the API's URL, exactly as in production.
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import app_test as app_test_module
 
+from tests.fixtures_bundle import REAL_DATA
 from tests.frontend.stack import API_KEY, wait_until_ok
 from tests.servers import local_stage_env, start_chalice_local, start_moto_server
+from training import migration
+from training.schema import FEATURE_NAMES
 from training.store import ModelStore
+from training.validation import validate_file
 
 # The app's import root, as `streamlit run frontend/Home.py` makes it.
 FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
@@ -51,6 +58,32 @@ def aws_with_model(trained_bundle: Any) -> Iterator[str]:
         )
         store.publish(Path(trained_bundle.out_dir))  # publishes and promotes
         yield endpoint
+
+
+@pytest.fixture(scope="module")
+def migrated_api(trained_bundle: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An API serving a copy of the real bundle that records a real migration: the real
+    data retrained against its own published model (scored by the published
+    ``segmenter.onnx``), in its own moto server so the session stack is untouched."""
+    bundle = tmp_path_factory.mktemp("migrated") / "bundle"
+    shutil.copytree(trained_bundle.out_dir, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    published = migration.from_manifest(manifest, (bundle / "segmenter.onnx").read_bytes())
+    frame = validate_file(REAL_DATA).frame
+    assert frame is not None
+    raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    old = migration.published_labels(published, raw, FEATURE_NAMES)
+    names = [s["name"] for s in manifest["segments"]]
+    manifest["migration"] = migration.to_json(published, old, trained_bundle.labels, names)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    stage = local_stage_env()
+    with start_moto_server() as endpoint:
+        _create_aws(endpoint, stage["MODEL_BUCKET"], stage["CACHE_TABLE"])
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        ModelStore(stage["MODEL_BUCKET"], stage["MODEL_PREFIX"], s3_client=s3).publish(bundle)
+        with start_chalice_local(endpoint, env={"API_KEY": ""}) as url:
+            wait_until_ok(f"{url}/v1/health")
+            yield url
 
 
 @pytest.fixture(scope="session")

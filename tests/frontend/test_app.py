@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,6 +207,34 @@ def test_model_page_shows_elbow_and_metrics(api_env: str) -> None:
     )
     assert any(stability["reason"] in text for text in texts(app.markdown))
     assert any("trained afresh" in text for text in texts(app.info))  # no previous model
+
+
+def test_model_page_shows_the_migration_from_the_previous_model(
+    migrated_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_URL", migrated_api)
+    monkeypatch.delenv("API_KEY", raising=False)
+    migration = api_get(migrated_api, "/v1/model")["migration"]
+    app = open_page(MODEL)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Previous model"] == migration["from_version"]
+    assert metrics["Customers whose segment changed"] == f"{migration['changed_share']:.1%}"
+    heat = app.get("vega_lite_chart")
+    assert len(heat) >= 2  # the elbow curve and the migration heat map
+    assert not any("trained afresh" in text for text in texts(app.info))
+
+
+def test_migration_cells_name_every_pair_with_its_count() -> None:
+    module = importlib.import_module("views.03_Model")
+    migration = {
+        "from_segments": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}],
+        "to_segments": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}, {"id": 2, "name": "C"}],
+        "matrix": [[5, 1, 0], [2, 7, 3]],
+    }
+    cells = module.migration_cells(migration)
+    assert len(cells) == 6
+    row = cells[(cells["from_segment"] == "1 B") & (cells["to_segment"] == "2 C")]
+    assert row["customers"].tolist() == [3]
 
 
 # --- batch ----------------------------------------------------------------------------------

@@ -8,10 +8,9 @@ Everything is measured in this run on this machine, side by side:
   DynamoDB round trip is excluded) and a cache hit (in-memory cache);
 - the same per-request model work done with scikit-learn (preprocessing pipeline, KMeans,
   three HistGradientBoosting quantile models), fitted here on the real data;
-- batch throughput for 1,000 rows (``score_batch``);
-- cold start in a fresh interpreter: imports, then the model load from a moto S3 server
-  on loopback (manifest, every file + sha256, onnxruntime sessions), then the first request.
-Results go to docs/benchmarks.md ("Serving"); this script only prints them.
+- batch throughput for 1,000 rows (``score_batch``).
+Cold starts are measured by bench_cold_start.py, on the built Lambda package. Results go to
+docs/benchmarks.md ("Serving"); this script only prints them.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,7 @@ FUNCTIONS = ROOT / "functions"
 DATA = ROOT / "data" / "CC_GENERAL.csv"
 sys.path[:0] = [str(ROOT), str(FUNCTIONS)]
 
-from tests.servers import OFFLINE_AWS_ENV, start_moto_server  # noqa: E402
+from tests.servers import OFFLINE_AWS_ENV  # noqa: E402
 
 os.environ.update(OFFLINE_AWS_ENV)
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
@@ -315,83 +313,6 @@ def batch_throughput(bundle_dir: Path, rows: list[dict[str, Any]]) -> dict[str, 
     return {"batch_1000_ms_median": best, "rows_per_s": 1000 / (best / 1000)}
 
 
-COLD_START_PROBE = r"""
-import json, sys, time
-t0 = time.perf_counter()
-import numpy
-t1 = time.perf_counter()
-import onnxruntime
-t2 = time.perf_counter()
-import botocore.session, botocore.config, botocore.exceptions
-t3 = time.perf_counter()
-import aws_lambda_powertools
-from aws_lambda_powertools import Logger, Metrics
-t4 = time.perf_counter()
-sys.path.insert(0, sys.argv[1])
-import app
-t5 = time.perf_counter()
-from chalicelib import runtime
-store = runtime.get_model_store()
-marks = {}
-def timed(name, work):
-    def run(arg):
-        start = time.perf_counter()
-        try:
-            return work(arg)
-        finally:
-            marks[name] = time.perf_counter() - start
-    return run
-store.reader.read = timed("read", store.reader.read)
-store.build = timed("build", store.build)
-class Ctx: aws_request_id = "cold"
-response = app.app(json.loads(sys.argv[2]), Ctx())
-t6 = time.perf_counter()
-assert response["statusCode"] == 200, response
-assert "boto3" not in sys.modules, "the service should not import boto3"
-first = t6 - t5
-print(json.dumps({
-  "import numpy": t1 - t0, "import onnxruntime": t2 - t1, "import botocore": t3 - t2,
-  "import powertools": t4 - t3, "import app (chalice + chalicelib)": t5 - t4,
-  "first request, of which:": first,
-  "  S3 manifest + every file + sha256": marks["read"],
-  "  onnxruntime sessions": marks["build"],
-  "  S3 client + pointer + scoring + response": first - marks["read"] - marks["build"],
-  "total (imports + first request)": t6 - t0,
-}), file=sys.stderr)
-"""
-
-
-def cold_start(bundle_dir: Path, row: dict[str, Any], runs: int) -> list[dict[str, float]]:
-    """Fresh interpreters against a moto server on loopback holding the published bundle."""
-    import boto3
-
-    from training.store import ModelStore
-
-    out = []
-    with start_moto_server() as aws_url:
-        s3 = boto3.client("s3", endpoint_url=aws_url)
-        s3.create_bucket(Bucket="bench-models")
-        ModelStore("bench-models", s3_client=s3).publish(bundle_dir)
-        env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": aws_url,
-            "MODEL_BUCKET": "bench-models",
-            "CACHE_TABLE": "",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        event = json.dumps(api_event("/v1/segment", row))
-        for _ in range(runs):
-            probe = subprocess.run(
-                [sys.executable, "-c", COLD_START_PROBE, str(FUNCTIONS), event],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            out.append(json.loads(probe.stderr.strip().splitlines()[-1]))
-    return out
-
-
 def machine() -> str:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -410,7 +331,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", type=Path, help="bundle directory (default: train one)")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--cold-runs", type=int, default=5)
     args = parser.parse_args()
     rows = real_rows()
     with tempfile.TemporaryDirectory() as tmp:
@@ -457,13 +377,6 @@ def main() -> None:
             f"median {batch['batch_1000_ms_median']:.1f} ms, "
             f"{batch['rows_per_s']:,.0f} rows/s"
         )
-        cold = cold_start(bundle_dir, rows[0], args.cold_runs)
-        print(
-            "\ncold start (fresh interpreter, model from moto S3 on loopback), "
-            f"median of {len(cold)}"
-        )
-        for key in cold[0]:
-            print(f"  {key:<50} {statistics.median(c[key] for c in cold) * 1000:8.1f} ms")
 
 
 def train_bundle(out: Path) -> Path:

@@ -54,6 +54,9 @@ TRIM_PATTERNS = (
     "onnxruntime/quantization",
     "onnxruntime/datasets",
     "onnxruntime/backend",
+    # The C/C++ API library (29 MB): the Python module is linked statically and never loads
+    # it (its only NEEDED entries are libc, libstdc++ and friends). ~9 MB of the zip.
+    "onnxruntime/capi/libonnxruntime.so*",
     # Only onnxruntime's tools (trimmed above) use protobuf and flatbuffers.
     "google/protobuf",
     "google/_upb",
@@ -250,6 +253,8 @@ def smoke_check(package: Path) -> None:
             "AWS_ACCESS_KEY_ID": "smoke-check",
             "AWS_SECRET_ACCESS_KEY": "smoke-check",
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # closed: no AWS call leaves the host
+            # As in Lambda: importing the app is the init (model load: none here, logged).
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "MODEL_BUCKET": "smoke-check",
             "CACHE_TABLE": "smoke-check",

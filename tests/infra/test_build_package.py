@@ -41,7 +41,13 @@ def test_requirements_skip_what_the_runtime_or_chalice_provides(tmp_path: Path) 
 
 
 def test_trim_removes_tests_stubs_caches_and_onnxruntime_tools(tmp_path: Path) -> None:
-    kept = ["numpy/core.py", "onnxruntime/capi/_pybind_state.py", "app.py", "x.dist-info/METADATA"]
+    kept = [
+        "numpy/core.py",
+        "onnxruntime/capi/_pybind_state.py",
+        "onnxruntime/capi/onnxruntime_pybind11_state.cpython-312-x86_64-linux-gnu.so",
+        "app.py",
+        "x.dist-info/METADATA",
+    ]
     dropped = [
         "numpy/tests/test_a.py",
         "numpy/linalg/tests/test_b.py",
@@ -49,6 +55,7 @@ def test_trim_removes_tests_stubs_caches_and_onnxruntime_tools(tmp_path: Path) -
         "chalicelib/__pycache__/a.cpython-312.pyc",
         "onnxruntime/transformers/x.py",
         "onnxruntime/tools/y.py",
+        "onnxruntime/capi/libonnxruntime.so.1.31.1",
         "google/protobuf/message.py",
         "x.dist-info/RECORD",
     ]
@@ -85,6 +92,7 @@ def test_package_builds_for_lambda_under_the_size_limit(tmp_path: Path) -> None:
     assert "chalicelib/openapi.json" in names
     native = [n for n in names if n.startswith("onnxruntime/capi/onnxruntime_pybind11_state")]
     assert native and all(n.endswith(".so") for n in native)
+    assert not [n for n in names if n.startswith("onnxruntime/capi/libonnxruntime.so")]
     assert not [n for n in names if n.split("/")[0] in {"boto3", "botocore", "s3transfer"}]
     assert not [n for n in names if "/tests/" in n or n.endswith(".pyi")]
     assert not [

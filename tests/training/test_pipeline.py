@@ -33,6 +33,8 @@ MANIFEST_KEYS = {
     "segments",
     "map",
     "elbow",
+    "stability",
+    "migration",
     "drift_reference",
     "surrogate",
     "limit_errors",

@@ -144,11 +144,6 @@ def describe(value: Any) -> str:
 # --- one cell, one value ----------------------------------------------------------------
 
 
-def is_missing(text: str) -> bool:
-    """True when a CSV cell spells "no value" (empty, ``NA``, ``null``, ``None``...)."""
-    return text.strip(_SPACES).lower() in MISSING_TOKENS
-
-
 def parse_cell(text: str) -> float | str | None:
     """A CSV cell as a value: a float, ``None`` when missing, else the stripped text.
 

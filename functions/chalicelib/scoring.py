@@ -126,13 +126,15 @@ class ScoringModel:
             return []
         sent = self._sent(records)
         features = sent.astype(np.float32)
-        label, distances, scaled = self._segmenter.run(
-            ["label", "distances", "scaled"], {self._segmenter_input: features}
-        )
+        label, scaled = self._segmenter.run(["label", "scaled"], {self._segmenter_input: features})
         rows = np.arange(len(records))
         labels = label.astype(np.int64)
-        distances64 = distances.astype(np.float64)
         scaled64 = scaled.astype(np.float64)
+        # Distances from the graph's model-space features, in float64, row by row: the
+        # graph's own `distances` (a float32 matrix product) change in the last bits with a
+        # row's position in the batch, so the same customer could get another margin in an
+        # API batch than in a batch file. The labels (graph, float32) do not move.
+        distances64 = np.sqrt(((scaled64[:, None, :] - self._centroids[None]) ** 2).sum(axis=2))
         runner_up = self._runner_up(distances64, labels)
         # Per feature, how much it favours the assigned segment over the runner-up:
         # (x - c_runner)^2 - (x - c_own)^2; the terms sum to the gap between the squared

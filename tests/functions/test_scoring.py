@@ -67,18 +67,16 @@ def test_every_real_row_scores_to_strict_json(model: ScoringModel, bundle: Train
         assert margin is not None and margin >= 0
 
 
-def test_batch_and_single_scoring_agree(model: ScoringModel) -> None:
-    records = [model.validator.validate(row) for row in real_rows()[:50]]
-    batch = model.score(records)
-    single = [model.score([record])[0] for record in records]
-    for one, many in zip(single, batch, strict=True):
-        assert one["segment"] == many["segment"]
-        assert one["credit_limit"] == many["credit_limit"]
-        np.testing.assert_allclose(
-            [d["distance"] for d in one["explanation"]["distances"]],
-            [d["distance"] for d in many["explanation"]["distances"]],
-            atol=2e-4,  # float32 arithmetic may differ in the last digit between batch sizes
-        )
+def test_a_row_scores_the_same_alone_in_a_batch_and_anywhere_in_it(model: ScoringModel) -> None:
+    """Same customer, same answer, to the last digit: an API batch, a batch file and a
+    single request put the row at different batch positions (this failed for ~1 row in
+    130 while distances came from the graph's float32 matrix product)."""
+    records = [model.validator.validate(row) for row in real_rows()[:2000]]
+    whole = model.score(records)
+    shifted = model.score(records[1:1001]) + model.score(records[1001:])
+    assert shifted == whole[1:]
+    single = [model.score([record])[0] for record in records[:50]]
+    assert single == whole[:50]
 
 
 def test_limit_position_against_the_band(model: ScoringModel) -> None:

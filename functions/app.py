@@ -40,11 +40,11 @@ def segment() -> dict[str, Any]:
 @app.route("/v1/segment/batch", methods=["POST"], content_types=BATCH_TYPES)
 def segment_batch() -> dict[str, Any] | Response:
     request: Request = app.current_request  # type: ignore[assignment]
+    first_row = http.first_row(request)  # checked for JSON bodies too (meaningless there)
     if not http.sends_csv(request):
         return get_service().score_batch(http.customers_of(http.json_body(request), MAX_BATCH))
     from chalicelib import batch_csv  # CSV batches only: not on the common request's path
 
-    first_row = http.first_row(request)
     answer = batch_csv.score_body(get_service(), http.raw_body(request), MAX_BATCH, first_row)
     return http.csv_response(batch_csv.results_csv(answer)) if http.wants_csv(request) else answer
 

@@ -176,9 +176,8 @@ def _score_stream(
 def _chunks(rows: Iterable[CsvRow], check: HeaderCheck, id_field: str) -> Iterator[list[RowRecord]]:
     """The records of each run of :data:`CHUNK_ROWS` file rows (blank rows skipped).
 
-    Runs of file rows, not of customers: the Streamlit page sends a file to the API in the
-    same runs, and ONNX results can differ in the last bits with a row's position in its
-    batch, so the same runs give the same bytes on both paths.
+    Runs of file rows, as the Streamlit page cuts a file for the API (a row's answer does
+    not depend on its batch, see ``ScoringModel.score``; the runs just keep both alike).
     """
     chunk: list[RowRecord] = []
     for count, row in enumerate(rows, start=1):

@@ -5,10 +5,9 @@ The page runs under AppTest against the live API (chalice local + moto server + 
 bundle); the route is called over HTTP in pieces of 1,000 rows; the S3 function runs
 in-process against the same moto server and model.
 
-All three cut the file into runs of 1,000 file rows: onnxruntime's results can differ in
-the last bits with a row's position in its batch (about 1 row in 130 differs in the 4th
-decimal of a margin), so byte identity needs the same runs (the page's first run fills
-the API's cache, which the route then hits).
+The page scores first (cache misses), the route then hits the API's cache, the S3 function
+has none: the bytes agree because a row's answer does not depend on its batch or on the
+cache (tests/functions/test_scoring.py checks the former).
 """
 
 from __future__ import annotations

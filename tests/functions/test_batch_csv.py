@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,12 @@ def test_not_utf8_is_a_400(api: Client) -> None:
         "/v1/segment/batch", headers={"Content-Type": "text/csv"}, body=b"BALANCE\n\xff\n"
     )
     assert problem_errors(response)[0][1].startswith("is not UTF-8 text")
+
+
+def test_first_row_is_checked_for_json_bodies_too(api: Client, valid_row: dict[str, Any]) -> None:
+    response = api.http.post(
+        "/v1/segment/batch?first_row=1",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"customers": [valid_row]}).encode(),
+    )
+    assert problem_errors(response)[0][0] == "first_row"

@@ -318,9 +318,13 @@ def _published_reference(
 
 
 def _published(manifest: dict[str, Any], segmenter: bytes) -> PublishedModel:
-    from training.migration import from_manifest  # onnxruntime: import only to train
+    """The published model, checked to score this training's rows (else ValueError)."""
+    from training.migration import check, from_manifest  # onnxruntime: import only to train
+    from training.schema import FEATURE_NAMES
 
-    return from_manifest(manifest, segmenter)
+    published = from_manifest(manifest, segmenter)
+    check(published, FEATURE_NAMES)
+    return published
 
 
 def _describe_version(info: VersionInfo) -> str:

@@ -41,6 +41,19 @@ def from_manifest(manifest: dict[str, Any], segmenter: bytes) -> PublishedModel:
     )
 
 
+def check(published: PublishedModel, feature_names: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` unless the published model can score rows of ``feature_names``:
+    every feature it needs is known and its segmenter graph loads. Called before training
+    starts, so a bad reference is refused in a second, not after the whole run."""
+    unknown = sorted(set(published.feature_names) - set(feature_names))
+    if unknown:
+        raise ValueError(f"the published model needs features this training lacks: {unknown}")
+    try:
+        ort.InferenceSession(published.segmenter, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ValueError(f"its segmenter cannot be loaded: {exc}") from exc
+
+
 def published_labels(
     published: PublishedModel, raw: NDArray[np.float64], feature_names: tuple[str, ...]
 ) -> NDArray[np.int64]:

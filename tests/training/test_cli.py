@@ -261,6 +261,17 @@ def test_train_on_real_data_keeps_ids_of_the_published_version(
     assert last_line(capsys.readouterr().out).endswith(f"(previous: {published['version']})")
 
 
+def test_train_with_a_reference_whose_segmenter_cannot_score_exits_2(
+    tmp_path: Path, make_bundle: BundleFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference = make_bundle("20261127T120000Z-aaaaaaaa")  # valid files, no real ONNX graph
+    out_dir = tmp_path / "bundle"
+    argv = ["train", "--data", str(REAL_DATA), "--out", str(out_dir), "--reference"]
+    assert main([*argv, str(reference)]) == EXIT_INVALID
+    assert "its segmenter cannot be loaded" in capsys.readouterr().err
+    assert not out_dir.exists()
+
+
 def test_train_with_a_reference_that_is_not_a_bundle_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -83,3 +83,12 @@ def test_retrain_against_a_published_model_records_exact_migration(tmp_path: Pat
     assert 0 < section["changed"] < 1500
     # Ids were matched to the published ones: most customers keep their segment.
     assert section["changed_share"] < 0.5
+
+
+def test_check_refuses_a_published_model_this_training_cannot_compare_with() -> None:
+    unknown = migration.PublishedModel("v1", ("BALANCE", "NEW_COLUMN"), ("x",), [], b"")
+    with pytest.raises(ValueError, match=r"lacks: \['NEW_COLUMN'\]"):
+        migration.check(unknown, FEATURE_NAMES)
+    broken = migration.PublishedModel("v1", ("BALANCE",), ("x",), [], b"not onnx")
+    with pytest.raises(ValueError, match="segmenter cannot be loaded"):
+        migration.check(broken, FEATURE_NAMES)

@@ -75,6 +75,8 @@ def test_accept_csv_answers_the_results_table(api: Client, real_lines: list[str]
     assert [line[0] for line in table[1:]] == ["102", "103", "104", "105", "106"]
     assert table[1][1] == '\'=HYPERLINK("http://x","y")'  # neutralised for spreadsheets
     assert {line[2] for line in table[1:]} == {"scored"}
+    as_json = post_csv(api, "\n".join([header, *rows])).json_body["results"][0]["result"]
+    assert as_json["customer_id"] == '=HYPERLINK("http://x","y")'  # JSON answers it as sent
 
 
 def test_first_row_must_be_a_file_row(api: Client, real_lines: list[str]) -> None:

@@ -97,5 +97,30 @@ def score_batch_file(event: S3Event) -> None:
     batch_files.score_file(event.bucket, event.key, get_service())
 
 
+# In AWS every file goes through the Step Functions run (template.yaml, BatchRuns): small
+# files to score_whole_file (the one-invocation path above), large ones to a Distributed Map
+# whose workers run score_batch_rows and whose other steps run batch_run_step.
+@app.lambda_function(name="score_whole_file")
+def score_whole_file(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib import batch_files
+
+    summary = batch_files.score_file(event["bucket"], event["key"], get_service())
+    return {"status": summary.status, "rows": summary.rows}
+
+
+@app.lambda_function(name="score_batch_rows")
+def score_batch_rows(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib import batch_runs
+
+    return batch_runs.score_batch(event, runtime.get_service_for)
+
+
+@app.lambda_function(name="batch_run_step")
+def batch_run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib import batch_runs
+
+    return batch_runs.run_step(event, get_service())
+
+
 if lifecycle.in_lambda_init():
     lifecycle.initialise()

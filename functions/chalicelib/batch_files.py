@@ -45,6 +45,7 @@ from chalicelib.contract.row import (
     write_csv,
 )
 from chalicelib.errors import ModelUnavailable
+from chalicelib.scoring import ScoringModel
 from chalicelib.service import ScoringService
 
 INPUT_PREFIX = config.BATCH_INPUT_PREFIX
@@ -84,6 +85,9 @@ class Summary:
     seconds: float = 0.0
     problems: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Status ``partial`` only (files scored by the Step Functions run, chalicelib.batch_runs):
+    # the file rows no results line exists for, as inclusive ``[first, last]`` ranges.
+    missing_rows: list[list[int]] = field(default_factory=list)
 
 
 class FileRejected(Exception):
@@ -110,29 +114,53 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
         except ModelUnavailable as error:
             summary.status = "failed"
             summary.problems = [{"field": FILE_FIELD, "message": f"no model: {error}"}]
-        if summary.status == "complete":
-            _upload(s3, bucket, keys.results, results, "text/csv")
-            summary.results = keys.results
-        else:  # the file-level problems are the error report; no results file at all
-            errors.seek(0)
-            errors.truncate()
-            file_problems = [("", "", p["field"], p["message"]) for p in summary.problems]
-            _write_rows(errors, [ERROR_COLUMNS, *file_problems])
+        if summary.status != "complete":  # the file-level problems are the error report
+            summary.seconds = round(time.monotonic() - started, 3)
+            write_file_problems(s3, bucket, keys, summary)
+            return summary
+        _upload(s3, bucket, keys.results, results, "text/csv")
+        summary.results = keys.results
         _upload(s3, bucket, keys.errors, errors, "text/csv")
         summary.errors = keys.errors
     summary.seconds = round(time.monotonic() - started, 3)
+    write_summary(s3, bucket, keys, summary)
+    return summary
+
+
+def write_file_problems(s3: Any, bucket: str, keys: OutputKeys, summary: Summary) -> None:
+    """A file not scored as a whole: its problems are the error report, there is no results
+    file at all (nothing partial can pass for a result), then the summary."""
+    file_problems = [("", "", p["field"], p["message"]) for p in summary.problems]
+    body = write_csv([ERROR_COLUMNS, *file_problems]).encode()
+    s3.put_object(Bucket=bucket, Key=keys.errors, Body=body, ContentType="text/csv")
+    summary.results, summary.errors = None, keys.errors
+    write_summary(s3, bucket, keys, summary)
+
+
+def write_summary(s3: Any, bucket: str, keys: OutputKeys, summary: Summary) -> None:
+    """``<name>.summary.json``, always written last: once it exists, the answer is final."""
     s3.put_object(
         Bucket=bucket,
         Key=keys.summary,
         Body=json.dumps(asdict(summary), indent=2).encode(),
         ContentType="application/json",
     )
+    lists = {"problems", "warnings", "missing_rows"}
     observability.logger.info(
-        "batch file done",
-        extra={k: v for k, v in asdict(summary).items() if k not in {"problems", "warnings"}},
+        "batch file done", extra={k: v for k, v in asdict(summary).items() if k not in lists}
     )
     observability.metrics.flush_metrics()
-    return summary
+
+
+def check_file_header(model: ScoringModel, header: Sequence[str], summary: Summary) -> HeaderCheck:
+    """The header against the model: :class:`FileRejected` when unusable, else the check
+    (the summary gets the model version and the warnings)."""
+    summary.model_version = model.version
+    check = batch_csv.header_of(model, header)
+    if not check.ok:
+        raise FileRejected([(p.field, p.message) for p in check.errors])
+    summary.warnings = [f"{p.field}: {p.message}" for p in (*check.warnings, *check.notes)]
+    return check
 
 
 def _s3_client() -> Any:
@@ -158,11 +186,7 @@ def _score_stream(
     try:
         header, rows = read_csv(text)
         model = service.get_model()
-        summary.model_version = model.version
-        check = batch_csv.header_of(model, header)
-        if not check.ok:
-            raise FileRejected([(p.field, p.message) for p in check.errors])
-        summary.warnings = [f"{p.field}: {p.message}" for p in (*check.warnings, *check.notes)]
+        check = check_file_header(model, header, summary)
         for chunk in _chunks(rows, check, model.validator.id_field):
             _score_chunk(chunk, service, results, errors, summary)
     except CsvError as error:

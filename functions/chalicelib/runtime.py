@@ -20,6 +20,7 @@ _model_store: ModelStore[ScoringModel] | None = None
 _cache: ResultCache | None = None
 _cache_built = False
 _service: ScoringService | None = None
+_pinned_services: dict[str, ScoringService] = {}
 
 
 def get_settings() -> Settings:
@@ -109,6 +110,31 @@ def get_service() -> ScoringService:
     return _service
 
 
+def get_service_for(version: str) -> ScoringService:
+    """A service scoring with one named model version, never refreshed.
+
+    For the batch workers of one Step Functions run: every batch of a file is scored by the
+    version the run pinned when it started, even if another is promoted meanwhile. One
+    version is kept per container (a model is tens of MB); a failed load is retried at once
+    on the next call (Step Functions retries the batch with backoff).
+    """
+    service = _pinned_services.get(version)
+    if service is None:
+        settings = get_settings()
+        store = ModelStore(
+            BundleReader(settings.model_bucket, settings.model_prefix),
+            ScoringModel,
+            pinned_version=version,
+            refresh_seconds=0.0,
+            load_timeout_seconds=settings.model_load_timeout_seconds,
+            max_backoff_seconds=0.0,
+        )
+        service = ScoringService(store.get, get_cache())
+        _pinned_services.clear()
+        _pinned_services[version] = service
+    return service
+
+
 def reset(
     settings: Settings | None = None,
     model_store: ModelStore[ScoringModel] | None = None,
@@ -117,4 +143,5 @@ def reset(
     """Forget every singleton; optionally install replacements (tests, benchmarks)."""
     global _settings, _model_store, _cache, _cache_built, _service
     _settings, _model_store, _service = settings, model_store, None
+    _pinned_services.clear()
     _cache, _cache_built = cache, cache is not None

@@ -28,7 +28,7 @@ TEMPLATE = ROOT / "template.yaml"
 CHALICELIB = FUNCTIONS_DIR / "chalicelib"
 
 # functions/ is on sys.path once tests.functions.conftest is imported (as in Lambda).
-from chalicelib import batch_files, config  # noqa: E402
+from chalicelib import batch_files, batch_runs, config  # noqa: E402
 from chalicelib import cache as result_cache  # noqa: E402
 
 # Operations whose IAM action is not named after the operation.
@@ -37,7 +37,14 @@ IAM_ACTION_OF = {
     "s3:ListObjectsV2": "s3:ListBucket",
     "s3:ListObjects": "s3:ListBucket",
     "s3:HeadBucket": "s3:ListBucket",
+    # Multipart uploads are authorised as s3:PutObject (UploadPartCopy also needs
+    # s3:GetObject on its source, which the same functions read anyway).
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:UploadPartCopy": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
 }
+BATCH_FUNCTIONS = ["BatchFunction", "BatchWorkerFunction", "BatchRunFunction"]
 SERVICES = ("s3", "dynamodb")
 
 # The resource expressions the template may grant on, by what they denote.
@@ -48,6 +55,9 @@ BATCH_BUCKET_NAME = "${AWS::StackName}-batch-${AWS::AccountId}-${AWS::Region}"
 
 def batch_arn(prefix: str) -> dict[str, str]:
     return {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BATCH_BUCKET_NAME}/{prefix}*"}
+
+
+BATCH_BUCKET_ARN = {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BATCH_BUCKET_NAME}"}
 
 
 @cache
@@ -100,18 +110,25 @@ def actions_by_module() -> dict[str, set[str]]:
     return {name: actions for name, actions in found.items() if actions}
 
 
+def statements(resource: str) -> list[dict[str, Any]]:
+    """The inline policy statements of a function or state machine."""
+    found = []
+    for policy in template()["Resources"][resource]["Properties"]["Policies"]:
+        assert isinstance(policy, dict), f"{resource}: only inline statements, got {policy!r}"
+        found.extend(policy["Statement"])
+    return found
+
+
 def granted(function: str) -> set[tuple[str, str]]:
     """(action, resource) pairs of the function's inline policies, resources as repr."""
     pairs = set()
-    for policy in functions()[function]["Policies"]:
-        assert isinstance(policy, dict), f"{function}: only inline statements, got {policy!r}"
-        for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            actions = statement["Action"]
-            resources = statement["Resource"]
-            for action in [actions] if isinstance(actions, str) else actions:
-                for resource in [resources] if not isinstance(resources, list) else resources:
-                    pairs.add((action, repr(resource)))
+    for statement in statements(function):
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            for resource in [resources] if not isinstance(resources, list) else resources:
+                pairs.add((action, repr(resource)))
     return pairs
 
 
@@ -165,7 +182,7 @@ def resolve_name(node: ast.expr) -> str:
     return value
 
 
-@pytest.mark.parametrize("function", ["ApiFunction", "BatchFunction"])
+@pytest.mark.parametrize("function", ["ApiFunction", *BATCH_FUNCTIONS])
 def test_template_sets_exactly_the_variables_the_functions_read(function: str) -> None:
     assert set(environment(function)) == set(config.ENV_VARS)
 
@@ -180,7 +197,8 @@ def test_variables_point_at_the_stack_resources() -> None:
     assert bucket == {"Fn::Sub": BATCH_BUCKET_NAME}
     # Keys are enforced by API Gateway in AWS, and the batch function scores without cache.
     assert api[config.API_KEY] == ""
-    assert environment("BatchFunction")[config.CACHE_TABLE] == ""
+    for function in BATCH_FUNCTIONS:
+        assert environment(function)[config.CACHE_TABLE] == ""
 
 
 def test_the_code_touches_only_known_aws_operations() -> None:
@@ -194,6 +212,8 @@ def test_the_code_touches_only_known_aws_operations() -> None:
             "dynamodb:BatchWriteItem",
         },
         "batch_files": {"s3:GetObject", "s3:PutObject"},
+        "batch_runs": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
+        "s3_concat": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
     }
 
 
@@ -212,6 +232,30 @@ def test_batch_function_is_granted_exactly_what_it_touches() -> None:
     )
     assert found["batch_files"] == {"s3:GetObject", "s3:PutObject"}
     assert granted("BatchFunction") == expected
+
+
+def test_batch_worker_may_only_read_models_and_write_run_parts() -> None:
+    found = actions_by_module()
+    expected = on(found["model_store"], MODEL_PREFIX_ARN) | on(
+        {"s3:PutObject"}, batch_arn(batch_runs.RUNS_PREFIX)
+    )
+    assert granted("BatchWorkerFunction") == expected
+
+
+def test_batch_run_function_is_granted_exactly_what_its_steps_touch() -> None:
+    found = actions_by_module()
+    joins = found["s3_concat"]  # read parts, write and abort multipart uploads
+    expected = (
+        on(found["model_store"], MODEL_PREFIX_ARN)
+        | on({"s3:GetObject"}, batch_arn(batch_files.INPUT_PREFIX))  # the header line
+        | on(joins, batch_arn(batch_runs.RUNS_PREFIX))
+        | on({"s3:ListBucket"}, BATCH_BUCKET_ARN)
+        | on(joins - {"s3:GetObject"}, batch_arn(batch_files.OUTPUT_PREFIX))
+    )
+    assert granted("BatchRunFunction") == expected
+    assert {a for a, _ in expected} == found["batch_runs"] | joins | found["model_store"]
+    (listing,) = [s for s in statements("BatchRunFunction") if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{batch_runs.RUNS_PREFIX}*"}}
 
 
 def test_cache_table_matches_the_cache_code() -> None:
@@ -263,24 +307,42 @@ def test_api_key_required_everywhere_but_health_with_a_throttled_usage_plan() ->
     assert open_routes == {"/v1/health"}
 
 
-def test_handlers_exist_in_the_app() -> None:
+@pytest.mark.parametrize(
+    ("function", "handler"),
+    [
+        ("BatchFunction", "score_whole_file"),
+        ("BatchWorkerFunction", "score_batch_rows"),
+        ("BatchRunFunction", "batch_run_step"),
+    ],
+)
+def test_handlers_exist_in_the_app(function: str, handler: str) -> None:
     module = load_functions_app()
-    props = functions()
-    assert props["ApiFunction"]["Handler"] == "app.app"
-    batch_handler = props["BatchFunction"]["Handler"].removeprefix("app.")
-    assert callable(getattr(module, batch_handler))
+    assert functions()["ApiFunction"]["Handler"] == "app.app"
+    assert functions()[function]["Handler"] == f"app.{handler}"
+    assert callable(getattr(module, handler))
+    assert handler in module.app.handler_map  # registered with Chalice (@app.lambda_function)
 
 
-def test_batch_trigger_matches_the_code() -> None:
-    (event,) = functions()["BatchFunction"]["Events"].values()
-    assert event["Type"] == "S3"
-    assert event["Properties"]["Bucket"] == {"Ref": "BatchBucket"}
-    rules = {r["Name"]: r["Value"] for r in event["Properties"]["Filter"]["S3Key"]["Rules"]}
-    assert rules == {"prefix": batch_files.INPUT_PREFIX, "suffix": batch_files.INPUT_SUFFIX}
-    assert not batch_files.OUTPUT_PREFIX.startswith(batch_files.INPUT_PREFIX)  # no loop
+def test_every_batch_file_starts_one_state_machine_run_and_nothing_else() -> None:
+    """S3 sends object-created events to EventBridge; one rule starts BatchRuns for
+    batch/input/*.csv. No function has its own S3 trigger, so no file is scored twice."""
+    bucket = template()["Resources"]["BatchBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    assert all("Events" not in functions()[name] for name in BATCH_FUNCTIONS)
+    (event,) = template()["Resources"]["BatchRuns"]["Properties"]["Events"].values()
+    assert event["Type"] == "EventBridgeRule"
+    pattern = event["Properties"]["Pattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [{"Fn::Sub": BATCH_BUCKET_NAME}]
+    wildcard = f"{batch_files.INPUT_PREFIX}*{batch_files.INPUT_SUFFIX}"
+    assert pattern["detail"]["object"]["key"] == [{"wildcard": wildcard}]
+    for prefix in (batch_files.OUTPUT_PREFIX, batch_runs.RUNS_PREFIX):  # no loop
+        assert not prefix.startswith(batch_files.INPUT_PREFIX)
 
 
-@pytest.mark.parametrize("function", ["ApiFunction", "BatchFunction"])
+@pytest.mark.parametrize("function", ["ApiFunction", *BATCH_FUNCTIONS])
 def test_functions_run_on_python312_x86_64_from_the_built_package(function: str) -> None:
     merged = {**template()["Globals"]["Function"], **functions()[function]}
     assert merged["Runtime"] == "python3.12"

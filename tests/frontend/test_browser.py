@@ -98,6 +98,7 @@ def test_every_page_renders_in_chromium(ui_url: str, tmp_path: Path) -> None:
         driver.set_window_size(1440, 1900)
         go_to(driver, "model")
         browser.wait_for_text(driver, "Choosing the number of segments")
+        browser.wait_for_text(driver, "Segment stability")
         browser.wait_until_idle(driver)
         screenshot(driver, "model.png", tmp_path)
 

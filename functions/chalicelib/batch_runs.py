@@ -212,7 +212,8 @@ def score_batch(
     last = int(items[-1]["index"]) + FIRST_DATA_ROW
     done = BatchDone(first, last, counts["total"], counts["scored"], counts["failed"])
     s3.put_object(Bucket=run.bucket, Key=run.part("results", first), Body=results.encode())
-    s3.put_object(Bucket=run.bucket, Key=run.part("errors", first), Body=errors.encode())
+    if errors:  # most batches have none: one request less (S3 requests are most of the cost)
+        s3.put_object(Bucket=run.bucket, Key=run.part("errors", first), Body=errors.encode())
     s3.put_object(Bucket=run.bucket, Key=run.marker(done), Body=b"")  # last: the batch is done
     return asdict(done)
 
@@ -263,7 +264,7 @@ def plan(run: Run, map_output: Mapping[str, Any] | None, s3: Any = None) -> dict
             {
                 "first": b.first,
                 "results": sizes["results"][b.first],
-                "errors": sizes["errors"][b.first],
+                "errors": sizes["errors"].get(b.first, 0),
             }
             for b in group
         ]

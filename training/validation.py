@@ -196,7 +196,8 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
     ids: list[str | None] | None = None
     id_position = check.positions.get(ID_COLUMN)
     if id_position is not None and check.ok:
-        ids, id_issues, errors = _check_ids([c[id_position] if c else "" for c in rows], lines)
+        id_cells = [c[id_position] if c else None for c in rows]  # None: a ragged row
+        ids, id_issues, errors = _check_ids(id_cells, lines)
         issues += id_issues
         row_errors += errors
     issues += _check_known_quirks(values, lines)
@@ -297,13 +298,17 @@ def _grouped(column: str, problems: list[tuple[int, Problem]]) -> list[Issue]:
 
 
 def _check_ids(
-    cells: list[str], lines: np.ndarray
+    cells: list[str | None], lines: np.ndarray
 ) -> tuple[list[str | None], list[Issue], list[RowError]]:
-    """The ids (None where missing), their issues and the rejected ones."""
-    ids = [id_of_cell(cell) for cell in cells]
+    """The ids (None where missing), their issues and the rejected ones.
+
+    A ``None`` cell is a ragged row's: already an error, not also a missing id.
+    """
+    ids = [None if cell is None else id_of_cell(cell) for cell in cells]
     issues: list[Issue] = []
     errors: list[RowError] = []
-    empty = np.array([i is None for i in ids], dtype=bool)
+    absent = np.array([i is None for i in ids], dtype=bool)
+    empty = absent & np.array([c is not None for c in cells], dtype=bool)
     if empty.any():
         issues.append(_issue("warning", ID_COLUMN, "missing customer id", empty, lines))
     refused = []
@@ -314,7 +319,7 @@ def _check_ids(
     issues += _grouped(ID_COLUMN, refused)
     errors += [RowError(line, ID_COLUMN, problem.message) for line, problem in refused]
     series = pd.Series(ids, dtype=object)
-    duplicated = (series.duplicated(keep=False) & ~empty).to_numpy()
+    duplicated = (series.duplicated(keep=False) & ~absent).to_numpy()
     if duplicated.any():
         examples = tuple(repr(i) for i in dict.fromkeys(series[duplicated]))[:3]
         issues.append(

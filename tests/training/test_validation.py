@@ -253,3 +253,17 @@ def test_true_false_is_text_not_one_and_zero(tmp_path: Path) -> None:
         8950,
         ("'False'", "'True'"),
     )
+
+
+def test_a_ragged_row_is_one_error_not_also_a_missing_id(tmp_path: Path) -> None:
+    rows = real_lines()
+    rows.insert(3, ["C99", "1", "2"])  # line 4
+    result = validate_file(write(tmp_path, rows))
+    issue = only_error(result)
+    assert (issue.column, issue.message, issue.lines) == (
+        "(row)",
+        "has 3 fields, the header has 18",
+        (4,),
+    )
+    assert not [w for w in result.report.warnings if w.column == "CUST_ID"]
+    assert [(e.line, e.field) for e in result.report.row_errors] == [(4, "(row)")]

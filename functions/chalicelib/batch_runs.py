@@ -378,10 +378,10 @@ def finish(
     s3 = s3 if s3 is not None else _s3()
     keys = OutputKeys.for_input(run.key)
     summary = Summary(input=run.input_uri, model_version=run.model_version, warnings=warnings)
-    if error is not None:  # the map run stopped: nothing partial can pass for a result
+    if error is not None:  # the map, plan or a join failed: nothing partial passes for a result
         cause = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
         summary.status = "failed"
-        summary.problems = [{"field": FILE_FIELD, "message": f"the map run stopped: {cause}"}]
+        summary.problems = [{"field": FILE_FIELD, "message": f"the run stopped: {cause}"}]
         summary.seconds = round(time.time() - run.started_at, 3)
         write_file_problems(s3, run.bucket, keys, summary)
         return {"status": summary.status}

@@ -12,13 +12,16 @@ the last must be at least 5 MiB. So:
   by range, as long as that rest is itself at least 5 MiB (else the whole source is read);
 - a result under 5 MiB in total is one plain ``PutObject``.
 
-Memory stays below ``part_bytes`` + 5 MiB whatever the sizes. A failed join aborts its
+Small sources are fetched ``READ_AHEAD`` at a time, in order. Memory stays below
+``part_bytes`` + ``READ_AHEAD`` x 5 MiB whatever the sizes. A failed join aborts its
 multipart upload, so no half-joined object ever appears under the target key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,7 @@ MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_COPY_BYTES = 5 * 1024**3  # S3's maximum for one part (copied ranges included)
 MAX_PARTS = 10_000  # S3's maximum number of parts in one upload
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
+READ_AHEAD = 8  # small sources fetched at once (botocore clients are thread-safe)
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,15 @@ def _put_whole(
 
 def _join(writer: _PartWriter, sources: Sequence[Source], head: bytes, part_bytes: int) -> None:
     buffer = bytearray(head)
-    for source in sources:
+    for source, prefetched in _read_ahead(writer, sources):
         if source.size == 0:
             continue
         need = max(0, MIN_PART_BYTES - len(buffer)) if buffer else 0
-        if source.size < MIN_PART_BYTES or source.size - need < MIN_PART_BYTES:
-            buffer += writer.read(source.key)  # too small to copy (alone or after topping up)
+        if prefetched is not None:  # a small source: its bytes are already here
+            buffer += prefetched
+            writer.stats.bytes_read += len(prefetched)
+        elif source.size - need < MIN_PART_BYTES:  # too small to copy after topping up
+            buffer += writer.read(source.key)
         else:
             if need:  # top the buffer up to the minimum part size from this source's head
                 buffer += writer.read(source.key, 0, need - 1)
@@ -104,6 +111,26 @@ def _join(writer: _PartWriter, sources: Sequence[Source], head: bytes, part_byte
             buffer.clear()
     if buffer:
         writer.upload(bytes(buffer))  # the last part may be small
+
+
+def _read_ahead(
+    writer: _PartWriter, sources: Sequence[Source]
+) -> Iterator[tuple[Source, bytes | None]]:
+    """The sources in order, each small one with its bytes, read ``READ_AHEAD`` at a time:
+    thousands of small parts cost thousands of GET round trips, so they overlap."""
+    small = [0 < source.size < MIN_PART_BYTES for source in sources]
+    with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
+        window: deque[Future[bytes] | None] = deque()
+        ahead = 0
+        for index, source in enumerate(sources):
+            while ahead < len(sources) and ahead < index + READ_AHEAD:
+                key = sources[ahead].key
+                window.append(
+                    pool.submit(_read, writer.s3, writer.bucket, key) if small[ahead] else None
+                )
+                ahead += 1
+            future = window.popleft()
+            yield source, None if future is None else future.result()
 
 
 class _PartWriter:

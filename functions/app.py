@@ -17,7 +17,7 @@ from chalice.app import Chalice, Request, Response, S3Event
 from chalicelib import catalog, http, lifecycle, runtime
 from chalicelib.config import BATCH_INPUT_PREFIX, BATCH_INPUT_SUFFIX, MAX_BATCH, batch_bucket
 from chalicelib.errors import NotFound
-from chalicelib.runtime import get_cache, get_model, get_service, get_settings
+from chalicelib.runtime import get_cache, get_model, get_reports, get_service, get_settings
 
 app = Chalice(app_name="cc-segmentation")
 OPENAPI_FILE = Path(__file__).parent / "chalicelib" / "openapi.json"
@@ -63,6 +63,21 @@ def model() -> dict[str, Any]:
 def health() -> dict[str, Any]:
     version = get_model().version
     return {"status": "ok", "model_version": version, "cache": http.cache_state(get_cache())}
+
+
+@app.route("/v1/reports", methods=["GET"])
+def list_reports() -> dict[str, Any]:
+    from chalicelib import monitoring  # report routes only: not on the scoring path
+
+    query = app.current_request.query_params  # type: ignore[union-attr]
+    return monitoring.list_body(get_reports(), query)
+
+
+@app.route("/v1/reports/{name}", methods=["GET"])
+def get_report(name: str) -> dict[str, Any]:
+    from chalicelib import monitoring
+
+    return monitoring.report_body(get_reports(), name)
 
 
 @app.route("/v1/openapi.json", methods=["GET"])

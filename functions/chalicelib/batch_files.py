@@ -9,6 +9,8 @@ and answered beside it under ``batch/output/``:
   bytes ``POST /v1/segment/batch`` answers for the same file as ``text/csv``;
 - ``<name>.errors.csv``: one line per invalid field (``row, CUST_ID, field, message``), or
   the file-level problems when the file was rejected;
+- ``batch/reports/<name>.report.json``: drift against training and migration since the
+  previous run of the same name (chalicelib.reports; only when the whole file was scored);
 - ``<name>.summary.json``: written last: ``status`` (``complete`` | ``rejected`` |
   ``failed``), counts, model version.
 
@@ -27,9 +29,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws, batch_csv, config, observability
+from chalicelib import aws, batch_csv, config, observability, reports
 from chalicelib.contract.row import (
     ERROR_COLUMNS,
     FILE_FIELD,
@@ -62,11 +64,15 @@ class OutputKeys:
     errors: str
     summary: str
 
+    @staticmethod
+    def name_of(key: str) -> str:
+        """``batch/input/<name>.csv`` -> ``<name>``: the file's outputs and report share it."""
+        name = key.removeprefix(INPUT_PREFIX)
+        return name[: -len(INPUT_SUFFIX)] if name.lower().endswith(INPUT_SUFFIX) else name
+
     @classmethod
     def for_input(cls, key: str) -> OutputKeys:
-        name = key.removeprefix(INPUT_PREFIX)
-        name = name[: -len(INPUT_SUFFIX)] if name.lower().endswith(INPUT_SUFFIX) else name
-        base = OUTPUT_PREFIX + name
+        base = OUTPUT_PREFIX + cls.name_of(key)
         return cls(f"{base}.results.csv", f"{base}.errors.csv", f"{base}.summary.json")
 
 
@@ -82,6 +88,7 @@ class Summary:
     model_version: str | None = None
     results: str | None = None
     errors: str | None = None
+    report: str | None = None
     seconds: float = 0.0
     problems: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -104,10 +111,11 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
     keys = OutputKeys.for_input(key)
     summary = Summary(input=f"s3://{bucket}/{key}")
     started = time.monotonic()
+    tracker: list[reports.FileReport] = []  # filled once the header is accepted
     with tempfile.TemporaryFile("w+b") as results, tempfile.TemporaryFile("w+b") as errors:
         try:
             body = _open_input(s3, bucket, key)
-            _score_stream(body, batch_csv.pinned(service), results, errors, summary)
+            _score_stream(body, batch_csv.pinned(service), results, errors, summary, tracker)
         except FileRejected as rejected:
             summary.status = "rejected"
             summary.problems = [{"field": f, "message": m} for f, m in rejected.problems]
@@ -118,6 +126,8 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
             summary.seconds = round(time.monotonic() - started, 3)
             write_file_problems(s3, bucket, keys, summary)
             return summary
+        # Before the new results replace the previous run's (migration reads those).
+        summary.report = _write_report(s3, bucket, key, keys, tracker, results, summary)
         _upload(s3, bucket, keys.results, results, "text/csv")
         summary.results = keys.results
         _upload(s3, bucket, keys.errors, errors, "text/csv")
@@ -167,6 +177,28 @@ def _s3_client() -> Any:
     return aws.client("s3")
 
 
+def _write_report(
+    s3: Any, bucket: str, key: str, keys: OutputKeys, tracker: list[reports.FileReport],
+    results: IO[bytes], summary: Summary,
+) -> str | None:  # fmt: skip
+    """The file's drift report; a failure to write it is logged, never fails the file."""
+    if not tracker:
+        return None
+    try:
+        return tracker[0].write(
+            reports.ReportStore(bucket, s3),
+            OutputKeys.name_of(key),
+            source=summary.input,
+            rows_in_file=summary.rows,
+            results=results,
+            previous_results_key=keys.results,
+        )
+    except (BotoCoreError, ClientError, ValueError) as error:
+        observability.logger.warning("drift report not written", extra={"error": str(error)})
+        summary.warnings.append(f"the drift report could not be written: {error}")
+        return None
+
+
 def _open_input(s3: Any, bucket: str, key: str) -> IO[bytes]:
     try:
         body: IO[bytes] = s3.get_object(Bucket=bucket, Key=key)["Body"]
@@ -178,7 +210,7 @@ def _open_input(s3: Any, bucket: str, key: str) -> IO[bytes]:
 
 def _score_stream(
     body: IO[bytes], service: ScoringService, results: IO[bytes], errors: IO[bytes],
-    summary: Summary,
+    summary: Summary, tracker: list[reports.FileReport],
 ) -> None:  # fmt: skip
     text = text_of(body)
     _write_rows(results, [RESULT_COLUMNS])
@@ -187,8 +219,9 @@ def _score_stream(
         header, rows = read_csv(text)
         model = service.get_model()
         check = check_file_header(model, header, summary)
+        tracker.append(reports.FileReport(model.manifest, model.version))
         for chunk in _chunks(rows, check, model.validator.id_field):
-            _score_chunk(chunk, service, results, errors, summary)
+            _score_chunk(chunk, service, results, errors, summary, tracker[0])
     except CsvError as error:
         raise FileRejected([(FILE_FIELD, error.message)]) from error
     finally:
@@ -220,6 +253,7 @@ def _score_chunk(
     results: IO[bytes],
     errors: IO[bytes],
     summary: Summary,
+    report: reports.FileReport,
 ) -> None:
     answer = batch_csv.score_records(service, chunk)
     summary.rows += answer["summary"]["total"]
@@ -227,6 +261,12 @@ def _score_chunk(
     summary.failed += answer["summary"]["failed"]
     _write_rows(results, batch_csv.result_lines(answer))
     _write_rows(errors, batch_csv.error_lines(answer))
+    scored = [
+        (row.record, entry["result"])
+        for row, entry in zip(chunk, answer["results"], strict=True)
+        if entry["ok"] and row.record is not None
+    ]
+    report.add([record for record, _ in scored], [result for _, result in scored])
 
 
 def _write_rows(stream: IO[bytes], rows: Iterable[Sequence[Any]]) -> None:

@@ -25,6 +25,8 @@ DEPENDENCY_TIMEOUT_SECONDS = "DEPENDENCY_TIMEOUT_SECONDS"
 BREAKER_FAILURES = "BREAKER_FAILURES"
 BREAKER_COOL_DOWN_SECONDS = "BREAKER_COOL_DOWN_SECONDS"
 MODEL_LOAD_TIMEOUT_SECONDS = "MODEL_LOAD_TIMEOUT_SECONDS"
+HISTORY_TABLE = "HISTORY_TABLE"
+HISTORY_TTL_SECONDS = "HISTORY_TTL_SECONDS"
 # Read by chalicelib.batch_files (the S3 batch handler) and by Powertools itself.
 BATCH_BUCKET = "BATCH_BUCKET"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -42,6 +44,8 @@ ENV_VARS: tuple[str, ...] = (
     BREAKER_FAILURES,
     BREAKER_COOL_DOWN_SECONDS,
     MODEL_LOAD_TIMEOUT_SECONDS,
+    HISTORY_TABLE,
+    HISTORY_TTL_SECONDS,
     BATCH_BUCKET,
     POWERTOOLS_SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE,
@@ -63,6 +67,7 @@ DEFAULT_MODEL_LOAD_TIMEOUT_SECONDS = 20.0
 # A failed check of the model pointer is retried after refresh_seconds, then twice that,
 # and so on, never more than this apart (nor less than refresh_seconds).
 MAX_REFRESH_BACKOFF_SECONDS = 300.0
+DEFAULT_HISTORY_TTL_SECONDS = 400 * 24 * 3600  # a year of monthly rescoring, and a bit
 
 # The S3 batch trigger: files put under this prefix with this suffix in the batch bucket.
 BATCH_INPUT_PREFIX = "batch/input/"
@@ -123,6 +128,8 @@ class Settings:
     breaker_failures: int = DEFAULT_BREAKER_FAILURES
     breaker_cool_down_seconds: float = DEFAULT_BREAKER_COOL_DOWN_SECONDS
     model_load_timeout_seconds: float = DEFAULT_MODEL_LOAD_TIMEOUT_SECONDS
+    history_table: str | None = None
+    history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +159,7 @@ class Settings:
         load_timeout = number(
             MODEL_LOAD_TIMEOUT_SECONDS, DEFAULT_MODEL_LOAD_TIMEOUT_SECONDS, float, 0.0
         )
+        history_ttl = number(HISTORY_TTL_SECONDS, DEFAULT_HISTORY_TTL_SECONDS, int, 1)
         if problems:
             raise ConfigError(problems)
         return cls(
@@ -166,6 +174,8 @@ class Settings:
             breaker_failures=failures,
             breaker_cool_down_seconds=cool_down,
             model_load_timeout_seconds=load_timeout,
+            history_table=get(HISTORY_TABLE),
+            history_ttl_seconds=history_ttl,
         )
 
 

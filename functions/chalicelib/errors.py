@@ -101,6 +101,16 @@ class BundleIntegrityError(ModelUnavailable):
     """A bundle file does not match the sha256 in its manifest: refused, never served."""
 
 
+class ReportNotFound(ProblemError):
+    status, slug, title = 404, "not-found", "No such report"
+
+
+class DependencyUnavailable(ProblemError):
+    """A store a read-only route needs (the reports in S3) did not answer."""
+
+    status, slug, title = 503, "unavailable", "Temporarily unavailable"
+
+
 class InternalError(ProblemError):
     status, slug, title = 500, "internal", "Internal error"
 

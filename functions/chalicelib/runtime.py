@@ -6,14 +6,20 @@ Like the Chalice todo-app's ``get_app_db()``: tests (and the benchmark) replace 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib import observability
 from chalicelib.breaker import CircuitBreaker
 from chalicelib.cache import DynamoDBCache, ResultCache
-from chalicelib.config import MAX_REFRESH_BACKOFF_SECONDS, ConfigError, Settings
+from chalicelib.config import MAX_REFRESH_BACKOFF_SECONDS, ConfigError, Settings, batch_bucket
 from chalicelib.errors import ServiceMisconfigured
+from chalicelib.history import CustomerHistory, DynamoDBHistory
 from chalicelib.model_store import BundleReader, ModelStore
 from chalicelib.scoring import ScoringModel
 from chalicelib.service import ScoringService
+
+if TYPE_CHECKING:
+    from chalicelib.reports import ReportStore
 
 _settings: Settings | None = None
 _model_store: ModelStore[ScoringModel] | None = None
@@ -21,6 +27,9 @@ _cache: ResultCache | None = None
 _cache_built = False
 _service: ScoringService | None = None
 _pinned_services: dict[str, ScoringService] = {}
+_reports: ReportStore | None = None
+_history: CustomerHistory | None = None
+_history_built = False
 
 
 def get_settings() -> Settings:
@@ -103,10 +112,23 @@ def get_cache() -> ResultCache | None:
     return _cache
 
 
+def get_history() -> CustomerHistory | None:
+    """The DynamoDB customer history, or None when ``HISTORY_TABLE`` is unset."""
+    global _history, _history_built
+    if not _history_built:
+        settings = get_settings()
+        if settings.history_table:
+            _history = DynamoDBHistory(
+                settings.history_table, ttl_seconds=settings.history_ttl_seconds
+            )
+        _history_built = True
+    return _history
+
+
 def get_service() -> ScoringService:
     global _service
     if _service is None:
-        _service = ScoringService(get_model, get_cache())
+        _service = ScoringService(get_model, get_cache(), get_history())
     return _service
 
 
@@ -135,13 +157,27 @@ def get_service_for(version: str) -> ScoringService:
     return service
 
 
+def get_reports() -> ReportStore:
+    """The drift reports of scored files (its S3 client is made on first use; the module is
+    imported on first use too: only the report routes need it)."""
+    global _reports
+    if _reports is None:
+        from chalicelib.reports import ReportStore
+
+        _reports = ReportStore(batch_bucket())
+    return _reports
+
+
 def reset(
     settings: Settings | None = None,
     model_store: ModelStore[ScoringModel] | None = None,
     cache: ResultCache | None = None,
+    history: CustomerHistory | None = None,
 ) -> None:
     """Forget every singleton; optionally install replacements (tests, benchmarks)."""
-    global _settings, _model_store, _cache, _cache_built, _service
-    _settings, _model_store, _service = settings, model_store, None
+    global _settings, _model_store, _cache, _cache_built, _service, _reports
+    global _history, _history_built
+    _settings, _model_store, _service, _reports = settings, model_store, None, None
     _pinned_services.clear()
     _cache, _cache_built = cache, cache is not None
+    _history, _history_built = history, history is not None

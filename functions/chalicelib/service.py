@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib import observability
 from chalicelib.cache import CacheLookup, ResultCache, cache_key
 from chalicelib.errors import FieldError, ValidationFailed
+from chalicelib.history import CustomerHistory, history_answers
 from chalicelib.scoring import ScoringModel
 from chalicelib.validation import ValidRecord
 
@@ -39,11 +40,19 @@ def customers_of(body: Any, max_batch: int) -> list[Any]:
 
 
 class ScoringService:
-    """The scoring use case, given a way to get the current model and an optional cache."""
+    """The scoring use case, given a way to get the current model, an optional cache and an
+    optional customer history (chalicelib.history: every identified row is recorded, cache
+    hit or not, and answers ``history``)."""
 
-    def __init__(self, get_model: Callable[[], ScoringModel], cache: ResultCache | None) -> None:
+    def __init__(
+        self,
+        get_model: Callable[[], ScoringModel],
+        cache: ResultCache | None,
+        history: CustomerHistory | None = None,
+    ) -> None:
         self.get_model = get_model
         self.cache = cache
+        self.history = history
 
     def score_one(self, row: Any) -> Result:
         """The single-customer body; raises ValidationFailed / ModelUnavailable."""
@@ -109,5 +118,9 @@ class ScoringService:
             outcomes[status] += 1
             body = cached if cached is not None else own[index]
             results.append({"customer_id": record.customer_id, "cache": status, **body})
+        seen = [(result["customer_id"], result) for result in results]
+        answers = history_answers(self.history, model.version, seen)
+        for result, answer in zip(results, answers, strict=True):
+            result["history"] = answer
         observability.count_cache(outcomes)
         return results, outcomes

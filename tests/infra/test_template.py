@@ -28,7 +28,7 @@ TEMPLATE = ROOT / "template.yaml"
 CHALICELIB = FUNCTIONS_DIR / "chalicelib"
 
 # functions/ is on sys.path once tests.functions.conftest is imported (as in Lambda).
-from chalicelib import batch_files, batch_runs, config  # noqa: E402
+from chalicelib import batch_files, batch_runs, config, history, reports  # noqa: E402
 from chalicelib import cache as result_cache  # noqa: E402
 
 # Operations whose IAM action is not named after the operation.
@@ -50,11 +50,12 @@ SERVICES = ("s3", "dynamodb")
 # The resource expressions the template may grant on, by what they denote.
 MODEL_PREFIX_ARN = {"Fn::Sub": "${ModelBucket.Arn}/${ModelPrefix}*"}
 CACHE_TABLE_ARN = {"Fn::GetAtt": ["CacheTable", "Arn"]}
+HISTORY_TABLE_ARN = {"Fn::GetAtt": ["HistoryTable", "Arn"]}
 BATCH_BUCKET_NAME = "${AWS::StackName}-batch-${AWS::AccountId}-${AWS::Region}"
 
 
-def batch_arn(prefix: str) -> dict[str, str]:
-    return {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BATCH_BUCKET_NAME}/{prefix}*"}
+def batch_arn(prefix: str, suffix: str = "") -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BATCH_BUCKET_NAME}/{prefix}*{suffix}"}
 
 
 BATCH_BUCKET_ARN = {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BATCH_BUCKET_NAME}"}
@@ -214,13 +215,33 @@ def test_the_code_touches_only_known_aws_operations() -> None:
         "batch_files": {"s3:GetObject", "s3:PutObject"},
         "batch_runs": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
         "s3_concat": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
+        "history": {"dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+        "reports": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     }
 
 
 def test_api_function_is_granted_exactly_what_it_touches() -> None:
     found = actions_by_module()
-    expected = on(found["model_store"], MODEL_PREFIX_ARN) | on(found["cache"], CACHE_TABLE_ARN)
+    expected = (
+        on(found["model_store"], MODEL_PREFIX_ARN)
+        | on(found["cache"], CACHE_TABLE_ARN)
+        | on(found["history"], HISTORY_TABLE_ARN)
+        # reports: read only (the batch function writes them), and only their prefix
+        | on({"s3:GetObject"}, batch_arn(reports.REPORTS_PREFIX))
+        | on({"s3:ListBucket"}, BATCH_BUCKET_ARN)
+    )
     assert granted("ApiFunction") == expected
+    assert list_prefixes("ApiFunction") == {reports.REPORTS_PREFIX + "*"}
+
+
+def list_prefixes(function: str) -> set[str]:
+    """The ``s3:prefix`` conditions of the function's ListBucket grants (one per grant)."""
+    prefixes = set()
+    for policy in functions()[function]["Policies"]:
+        for statement in policy["Statement"]:
+            if statement["Action"] == "s3:ListBucket":
+                prefixes.add(statement["Condition"]["StringLike"]["s3:prefix"])
+    return prefixes
 
 
 def test_batch_function_is_granted_exactly_what_it_touches() -> None:
@@ -229,9 +250,27 @@ def test_batch_function_is_granted_exactly_what_it_touches() -> None:
         on(found["model_store"], MODEL_PREFIX_ARN)
         | on({"s3:GetObject"}, batch_arn(batch_files.INPUT_PREFIX))
         | on({"s3:PutObject"}, batch_arn(batch_files.OUTPUT_PREFIX))
+        # migration: the previous run's results file, then the reports themselves
+        | on({"s3:GetObject"}, batch_arn(batch_files.OUTPUT_PREFIX, ".results.csv"))
+        | on({"s3:GetObject", "s3:PutObject"}, batch_arn(reports.REPORTS_PREFIX))
+        | on({"s3:ListBucket"}, BATCH_BUCKET_ARN)
     )
     assert found["batch_files"] == {"s3:GetObject", "s3:PutObject"}
     assert granted("BatchFunction") == expected
+    assert list_prefixes("BatchFunction") == {reports.REPORTS_PREFIX + "*"}
+    assert environment("BatchFunction")[config.HISTORY_TABLE] == ""
+
+
+def test_history_table_matches_the_history_code() -> None:
+    table = template()["Resources"]["HistoryTable"]["Properties"]
+    assert table["KeySchema"] == [
+        {"AttributeName": history.ID_ATTRIBUTE, "KeyType": "HASH"},
+        {"AttributeName": history.SORT_ATTRIBUTE, "KeyType": "RANGE"},
+    ]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = table["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": history.TTL_ATTRIBUTE, "Enabled": True}
+    assert environment("ApiFunction")[config.HISTORY_TABLE] == {"Ref": "HistoryTable"}
 
 
 def test_batch_worker_may_only_read_models_and_write_run_parts() -> None:

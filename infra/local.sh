@@ -3,9 +3,9 @@
 #   moto_server (S3 + DynamoDB)  http://127.0.0.1:${MOTO_PORT:-5000}
 #   the API (chalice local)      http://127.0.0.1:${API_PORT:-8000}
 #   the UI (Streamlit)           http://127.0.0.1:${UI_PORT:-8501}
-# Sets up .venv, creates the bucket and the cache table in moto, trains on the bundled data
-# and publishes the bundle, starts the API and the UI, and stops everything on Ctrl-C or
-# SIGTERM. API_KEY, if set, is required by the API and sent by the UI.
+# Sets up .venv, creates the buckets and the cache and history tables in moto, trains on
+# the bundled data and publishes the bundle, starts the API and the UI, and stops everything
+# on Ctrl-C or SIGTERM. API_KEY, if set, is required by the API and sent by the UI.
 # State and logs: ${LOCAL_STACK_DIR:-.local-stack}/ (recreated on every run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,7 +102,8 @@ main() {
   say "starting moto (S3 + DynamoDB) on 127.0.0.1:$MOTO_PORT"
   start moto .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT"
   wait_ready moto "$AWS_ENDPOINT_URL/moto-api/" 60
-  run "$PY" infra/local_stack.py create-aws "$MODEL_BUCKET" "$CACHE_TABLE"
+  run "$PY" infra/local_stack.py create-aws "$MODEL_BUCKET" "$CACHE_TABLE" "$HISTORY_TABLE" \
+    "$BATCH_BUCKET"
 
   say "training on data/CC_GENERAL.csv (half a minute on an idle machine, minutes on a busy one)"
   # One OpenMP thread unless told otherwise: on a shared or small machine, idle-spinning
@@ -128,7 +129,9 @@ main() {
   The local stack is up.
     UI    http://127.0.0.1:$UI_PORT
     API   http://127.0.0.1:$API_PORT/v1/health   (docs: docs/api.md${API_KEY:+; header x-api-key: \$API_KEY})
-    moto  $AWS_ENDPOINT_URL   (bucket $MODEL_BUCKET, table $CACHE_TABLE)
+    moto  $AWS_ENDPOINT_URL   (buckets $MODEL_BUCKET, $BATCH_BUCKET; tables $CACHE_TABLE, $HISTORY_TABLE)
+    score a file (S3 batch function, drift report):
+          AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL $PY infra/local_stack.py score-file FILE.csv
     logs  $STATE/*.log
   Ctrl-C stops everything.
 

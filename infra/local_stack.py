@@ -5,9 +5,13 @@ Subcommands:
   ports-free PORT...     fail, naming the port, if any is already taken on 127.0.0.1
   wait-http URL SECONDS PID
                          wait for URL to answer 200 (fails early if process PID exits)
-  create-aws BUCKET TABLE
-                         create the model bucket and the cache table in moto
-                         (AWS_ENDPOINT_URL) like template.yaml does
+  create-aws BUCKET TABLE HISTORY_TABLE BATCH_BUCKET
+                         create the model bucket, the cache and history tables and the
+                         batch bucket in moto (AWS_ENDPOINT_URL) like template.yaml does
+  score-file CSV         score a CSV file as the S3 batch function does in AWS: put it
+                         under batch/input/ in the local batch bucket and run the
+                         function's code on it (results, error report, drift report and
+                         summary appear under batch/output/ and batch/reports/)
   stop PGID...           stop these process groups: TERM, then KILL after 10 s
   stop-stale PIDFILE     stop process groups a killed earlier run left behind
 
@@ -36,12 +40,16 @@ LOCAL_STAGE = "local"
 OUR_COMMANDS = ("moto_server", "chalice", "streamlit")
 
 
-def stage_env() -> int:
+def stage_variables() -> dict[str, str]:
     """The variables `chalice local --stage local` forces, so every part uses the same."""
     config = json.loads(CHALICE_CONFIG.read_text())
     variables = dict(config.get("environment_variables", {}))
     variables.update(config["stages"][LOCAL_STAGE].get("environment_variables", {}))
-    for name, value in sorted(variables.items()):
+    return {name: str(value) for name, value in variables.items()}
+
+
+def stage_env() -> int:
+    for name, value in sorted(stage_variables().items()):
         print(f"export {name}={shlex.quote(str(value))}")
     return 0
 
@@ -99,17 +107,25 @@ def wait_http(url: str, seconds: float, pid: int) -> int:
     return 1
 
 
-def create_aws(bucket: str, table: str) -> int:
-    """The model bucket (versioned, like the template's) and the cache table, in moto."""
-    import boto3
-
+def on_moto() -> bool:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if not endpoint.startswith("http://127.0.0.1:"):
-        print(f"local: refusing to create resources at {endpoint!r}: not moto", file=sys.stderr)
+        print(f"local: refusing to use AWS at {endpoint!r}: not moto", file=sys.stderr)
+        return False
+    return True
+
+
+def create_aws(bucket: str, table: str, history_table: str, batch_bucket: str) -> int:
+    """The model bucket (versioned, like the template's), the cache and history tables and
+    the batch bucket, in moto."""
+    import boto3
+
+    if not on_moto():
         return 1
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(Bucket=batch_bucket)
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(
         TableName=table,
@@ -121,7 +137,52 @@ def create_aws(bucket: str, table: str) -> int:
         TableName=table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
     )
+    dynamodb.create_table(
+        TableName=history_table,
+        AttributeDefinitions=[
+            {"AttributeName": "customer_id", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "customer_id", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=history_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
     return 0
+
+
+def score_file(path: str) -> int:
+    """Run the S3 batch function's code on a local CSV, against the local stack's moto.
+
+    ``chalice local`` serves HTTP routes only, not S3 events: this is the event's part.
+    Configured like the template's BatchFunction (no cache, no history).
+    """
+    import boto3
+
+    if not on_moto():
+        return 1
+    source = Path(path)
+    if not source.is_file():
+        print(f"local: no such file: {path}", file=sys.stderr)
+        return 1
+    os.environ.update(stage_variables())
+    os.environ.update({"CACHE_TABLE": "", "HISTORY_TABLE": ""})
+    sys.path.insert(0, str(ROOT / "functions"))
+    from chalicelib import batch_files, runtime
+
+    bucket = batch_files.batch_bucket()
+    s3 = boto3.client("s3")
+    key = f"{batch_files.INPUT_PREFIX}{source.name}"
+    s3.upload_file(str(source), bucket, key)
+    summary = batch_files.score_file(bucket, key, runtime.get_service(), s3)
+    shown = ("status", "rows", "scored", "failed", "results", "errors", "report")
+    print(json.dumps({name: getattr(summary, name) for name in shown}, indent=2))
+    return 0 if summary.status == "complete" else 1
 
 
 def stop_stale(pidfile: str) -> int:
@@ -185,7 +246,9 @@ def main(argv: list[str]) -> int:
     if command == "wait-http":
         return wait_http(args[0], float(args[1]), int(args[2]))
     if command == "create-aws":
-        return create_aws(args[0], args[1])
+        return create_aws(*args[:4])
+    if command == "score-file":
+        return score_file(args[0])
     if command == "stop":
         return stop_groups([int(a) for a in args])
     if command == "stop-stale":

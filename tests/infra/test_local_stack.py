@@ -113,6 +113,7 @@ class LocalStack:
     def __init__(self, workdir: Path) -> None:
         self.ports = {"MOTO_PORT": free_port(), "API_PORT": free_port(), "UI_PORT": free_port()}
         self.log = workdir / "local.log"
+        self.workdir = workdir
         env = {
             **os.environ,
             **{k: str(v) for k, v in self.ports.items()},
@@ -191,6 +192,35 @@ def test_local_stack_serves_the_api_and_the_ui_and_stops_cleanly(stack: LocalSta
     assert scored["customer_id"] == "C10001"
     assert isinstance(scored["segment"]["id"], int)
     assert scored["model_version"]
+    # The history table exists: the second sighting answers the first.
+    status, body = request(
+        stack.url("API_PORT", "/v1/segment"), first_customer(), **{"x-api-key": API_KEY}
+    )
+    again = json.loads(body)
+    assert again["history"]["moved"] is False, again["history"]
+    assert again["history"]["previous"]["segment"]["id"] == scored["segment"]["id"]
+
+    # A file scored as the README says, then its drift report through the API.
+    sample = stack.workdir / "sample.csv"
+    with (ROOT / "data" / "CC_GENERAL.csv").open() as source:
+        sample.write_text("".join(line for _, line in zip(range(301), source, strict=False)))
+    env = {**os.environ, "AWS_ENDPOINT_URL": stack.url("MOTO_PORT", "")}
+    scoring = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "infra/local_stack.py", "score-file", str(sample)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert scoring.returncode == 0, scoring.stdout + scoring.stderr
+    status, body = request(stack.url("API_PORT", "/v1/reports"), **{"x-api-key": API_KEY})
+    assert status == 200, body
+    (listed,) = json.loads(body)["reports"]
+    assert (listed["name"], listed["rows"]) == ("sample", 300)
+    status, body = request(stack.url("API_PORT", "/v1/reports/sample"), **{"x-api-key": API_KEY})
+    assert status == 200 and json.loads(body)["rows"] == 300
 
     # The UI is up and pointed at this API with the same key.
     status, page = request(stack.url("UI_PORT", "/"))

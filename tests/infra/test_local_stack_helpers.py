@@ -87,7 +87,7 @@ def test_create_aws_refuses_anything_but_loopback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.amazonaws.com")
-    assert helpers.main(["create-aws", "bucket", "table"]) == 1
+    assert helpers.main(["create-aws", "bucket", "table", "history", "batch"]) == 1
     assert "not moto" in capsys.readouterr().err
 
 

@@ -17,7 +17,14 @@ from chalice.app import Chalice, Request, Response, S3Event
 from chalicelib import catalog, http, lifecycle, runtime
 from chalicelib.config import BATCH_INPUT_PREFIX, BATCH_INPUT_SUFFIX, MAX_BATCH, batch_bucket
 from chalicelib.errors import NotFound
-from chalicelib.runtime import get_cache, get_model, get_reports, get_service, get_settings
+from chalicelib.runtime import (
+    get_cache,
+    get_history,
+    get_model,
+    get_reports,
+    get_service,
+    get_settings,
+)
 
 app = Chalice(app_name="cc-segmentation")
 OPENAPI_FILE = Path(__file__).parent / "chalicelib" / "openapi.json"
@@ -62,7 +69,12 @@ def model() -> dict[str, Any]:
 @app.route("/v1/health", methods=["GET"])
 def health() -> dict[str, Any]:
     version = get_model().version
-    return {"status": "ok", "model_version": version, "cache": http.cache_state(get_cache())}
+    return {
+        "status": "ok",
+        "model_version": version,
+        "cache": http.cache_state(get_cache()),
+        "history": http.history_state(get_history()),
+    }
 
 
 @app.route("/v1/reports", methods=["GET"])

@@ -13,8 +13,10 @@ Both carry ``expires_at`` (epoch seconds) for DynamoDB's TTL, so a customer not 
 batch costs BatchGetItem (100 ids a call) and BatchWriteItem (25 items a call).
 
 History is informative only: any DynamoDB failure raises :class:`HistoryUnavailable`,
-which the service turns into ``history: {"status": "unavailable"}``; the client has short
-timeouts and no retries so a slow table costs a request well under a second.
+which the service turns into ``history: {"status": "unavailable"}``. Calls go through a
+circuit breaker (chalicelib.breaker) and a client with one attempt and short timeouts
+(``DEPENDENCY_TIMEOUT_SECONDS``), like the result cache's: a table that hangs costs one
+timeout per call until the breaker opens, then nothing until its probe.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib import aws, observability
-from chalicelib.config import DEFAULT_HISTORY_TTL_SECONDS
+from chalicelib.breaker import CircuitBreaker
+from chalicelib.cache import dynamodb_config
+from chalicelib.config import DEFAULT_DEPENDENCY_TIMEOUT_SECONDS, DEFAULT_HISTORY_TTL_SECONDS
 
 Clock = Callable[[], float]
 
@@ -41,12 +42,6 @@ SIGHTING_PREFIX = "at#"
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ROUNDS = 3
-
-HISTORY_CLIENT_CONFIG = Config(
-    connect_timeout=0.3,
-    read_timeout=0.3,
-    retries={"max_attempts": 1, "mode": "standard"},
-)
 
 
 class HistoryUnavailable(Exception):
@@ -81,6 +76,10 @@ class CustomerHistory(Protocol):
 
     clock: Clock
 
+    def state(self) -> str:
+        """``ok`` / ``unavailable`` / ``recovering``, without calling the table."""
+        ...
+
     def record(self, sightings: Sequence[Sighting]) -> list[Sighting | None]:
         """Store the sightings (in order); the previous sighting of each, None for a first.
 
@@ -110,6 +109,9 @@ class InMemoryHistory:
         self.latest: dict[str, Sighting] = {}
         self.sightings: list[Sighting] = []
 
+    def state(self) -> str:
+        return "ok"
+
     def record(self, sightings: Sequence[Sighting]) -> list[Sighting | None]:
         previous, latest = previous_in_order(self.latest, sightings)
         self.latest.update(latest)
@@ -126,27 +128,41 @@ class DynamoDBHistory:
         client: Any = None,
         ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS,
         clock: Clock = time.time,
+        breaker: CircuitBreaker | None = None,
+        timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS,
     ) -> None:
         self.table_name = table_name
         self.ttl_seconds = ttl_seconds
         self.clock = clock
+        self.breaker = breaker or CircuitBreaker("history")
+        self.timeout_seconds = timeout_seconds
         self._client = client
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("dynamodb", HISTORY_CLIENT_CONFIG)
+            self._client = aws.client("dynamodb", dynamodb_config(self.timeout_seconds))
         return self._client
+
+    def state(self) -> str:
+        """The breaker's ``ok`` / ``unavailable`` / ``recovering`` (for ``/v1/health``)."""
+        return self.breaker.state
 
     def record(self, sightings: Sequence[Sighting]) -> list[Sighting | None]:
         if not sightings:
             return []
+        if not self.breaker.allow():
+            raise HistoryUnavailable("skipped: the history table failed recently")
         try:
             if len(sightings) == 1:
-                return [self._record_one(sightings[0])]
-            return self._record_many(sightings)
-        except (BotoCoreError, ClientError) as error:
+                previous = [self._record_one(sightings[0])]
+            else:
+                previous = self._record_many(sightings)
+        except (*aws.ERRORS, HistoryUnavailable) as error:
+            self.breaker.failed()
             raise HistoryUnavailable(str(error)) from error
+        self.breaker.succeeded()
+        return previous
 
     def _record_one(self, sighting: Sighting) -> Sighting | None:
         answer = self.client.put_item(

@@ -31,6 +31,7 @@ from chalicelib.errors import (
     ValidationFailed,
     problem_response,
 )
+from chalicelib.history import CustomerHistory
 from chalicelib.service import customers_of
 
 PUBLIC_ROUTES = frozenset({"/v1/health"})
@@ -165,6 +166,12 @@ def cache_state(cache: ResultCache | None) -> str:
     return "unavailable" if cache is None else cache.state()
 
 
+def history_state(history: CustomerHistory | None) -> str:
+    """The history table's breaker state, like :func:`cache_state`; ``disabled`` when no
+    table is set (``HISTORY_TABLE``)."""
+    return "disabled" if history is None else history.state()
+
+
 __all__ = [
     "cache_state",
     "check_request",
@@ -172,6 +179,7 @@ __all__ = [
     "customers_of",
     "first_row",
     "handle",
+    "history_state",
     "json_body",
     "raw_body",
     "sends_csv",

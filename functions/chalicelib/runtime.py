@@ -119,7 +119,10 @@ def get_history() -> CustomerHistory | None:
         settings = get_settings()
         if settings.history_table:
             _history = DynamoDBHistory(
-                settings.history_table, ttl_seconds=settings.history_ttl_seconds
+                settings.history_table,
+                ttl_seconds=settings.history_ttl_seconds,
+                breaker=breaker("history"),
+                timeout_seconds=settings.dependency_timeout_seconds,
             )
         _history_built = True
     return _history

@@ -199,7 +199,7 @@ def make_api(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> Iterator[ApiFact
             "POWERTOOLS_METRICS_DISABLED": "true",
             **env,
         }
-        for name in ("MODEL_VERSION", "API_KEY"):
+        for name in ("MODEL_VERSION", "API_KEY", "HISTORY_TABLE"):
             monkeypatch.delenv(name, raising=False)
         for name, value in settings.items():
             monkeypatch.setenv(name, value)

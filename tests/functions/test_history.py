@@ -151,20 +151,42 @@ def test_without_a_history_table_history_is_disabled(
 class _Down:
     """A DynamoDB client whose every call fails like a timed-out connection."""
 
+    def __init__(self) -> None:
+        self.calls = 0
+
     def __getattr__(self, name: str) -> Any:
         def fail(**_: Any) -> Any:
             from botocore.exceptions import ReadTimeoutError
 
+            self.calls += 1
             raise ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
 
         return fail
 
 
-def test_a_timing_out_table_gives_unavailable_not_an_error() -> None:
-    store = history.DynamoDBHistory("t", client=_Down())
+def test_a_timing_out_table_gives_unavailable_then_the_breaker_skips_it() -> None:
+    from chalicelib.breaker import CircuitBreaker
+
+    now = [0.0]
+    client = _Down()
+    breaker = CircuitBreaker("history", failures=3, cool_down_seconds=10, clock=lambda: now[0])
+    store = history.DynamoDBHistory("t", client=client, breaker=breaker)
     body = {"segment": {"id": 1, "name": "x"}}
-    answers = history.history_answers(store, "v1", [("A", body), (None, body), ("B", body)])
-    assert answers == [{"status": "unavailable"}, None, {"status": "unavailable"}]
+    for _ in range(10):
+        answers = history.history_answers(store, "v1", [("A", body), (None, body), ("B", body)])
+        assert answers == [{"status": "unavailable"}, None, {"status": "unavailable"}]
+    assert client.calls == 3  # then open: no more calls while it cools down
+    assert store.state() == "unavailable"
+    now[0] = 11.0
+    history.history_answers(store, "v1", [("A", body)])
+    assert client.calls == 4  # one probe after the cool-down
+
+
+def test_health_reports_the_history_breaker(
+    make_api: ApiFactory, published: str, history_table: Any
+) -> None:
+    assert make_api(HISTORY_TABLE=HISTORY).http.get("/v1/health").json_body["history"] == "ok"
+    assert make_api(HISTORY_TABLE="").http.get("/v1/health").json_body["history"] == "disabled"
 
 
 def test_in_memory_and_dynamodb_histories_agree(aws: None) -> None:

@@ -97,6 +97,12 @@ def main() -> None:
                 title="Batch scoring",
                 icon=":material/upload_file:",
             ),
+            st.Page(
+                PAGES_DIR / "05_Monitoring.py",
+                url_path="monitoring",
+                title="Monitoring",
+                icon=":material/monitoring:",
+            ),
         ]
     )
     navigation.run()

@@ -174,8 +174,9 @@ def score_file(path: str) -> int:
     os.environ.update({"CACHE_TABLE": "", "HISTORY_TABLE": ""})
     sys.path.insert(0, str(ROOT / "functions"))
     from chalicelib import batch_files, runtime
+    from chalicelib.config import batch_bucket
 
-    bucket = batch_files.batch_bucket()
+    bucket = batch_bucket()
     s3 = boto3.client("s3")
     key = f"{batch_files.INPUT_PREFIX}{source.name}"
     s3.upload_file(str(source), bucket, key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import streamlit as st
@@ -173,3 +174,13 @@ def score_csv(settings: Settings, body: bytes, first_row: int) -> bytes:
         data=body,
     )
     return response.content
+
+
+def list_reports(settings: Settings, limit: int = 20) -> dict[str, Any]:
+    """``GET /v1/reports``: the newest drift reports of scored files (summaries)."""
+    return _request("GET", settings, f"/v1/reports?limit={int(limit)}")
+
+
+def get_report(settings: Settings, name: str) -> dict[str, Any]:
+    """``GET /v1/reports/{name}``: one drift report (the name URL-encoded, ``/`` included)."""
+    return _request("GET", settings, f"/v1/reports/{quote(name, safe='')}")

@@ -226,3 +226,75 @@ def migration_heatmap(frame: pd.DataFrame) -> alt.Chart:
         ),
     )
     return (cells + text).properties(height=alt.Step(28))
+
+
+WHEN = ["at training", "in this file"]
+
+
+def segment_shares_now_vs_training(shares: list[dict[str, Any]]) -> alt.Chart:
+    """Each segment's share of the file next to its share at training."""
+    rows = []
+    for segment in shares:
+        for when, key in (("at training", "training"), ("in this file", "now")):
+            rows.append({"segment_name": segment["name"], "when": when, "share": segment[key]})
+    frame = pd.DataFrame(rows)
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("share:Q", title="Share of customers", axis=alt.Axis(format="%")),
+            y=alt.Y("segment_name:N", title=None, sort=None, axis=LABEL_AXIS),
+            yOffset=alt.YOffset("when:N", sort=WHEN),
+            color=alt.Color(
+                "when:N", title=None, scale=alt.Scale(domain=WHEN, range=["#bab0ac", "#4c78a8"])
+            ),
+            tooltip=["segment_name:N", "when:N", alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(height=alt.Step(18))
+    )
+
+
+def psi_per_feature(
+    features: list[dict[str, Any]], labels: dict[str, str], watch: float, retrain: float
+) -> alt.LayerChart:
+    """Population stability index per feature, coloured by status, thresholds marked."""
+    frame = pd.DataFrame(
+        [
+            {"feature": labels.get(f["name"], f["name"]), "psi": f["psi"], "status": f["status"]}
+            for f in features
+            if f.get("psi") is not None
+        ]
+    )
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("psi:Q", title="Population stability index (PSI)"),
+            y=alt.Y("feature:N", sort="-x", title=None, axis=LABEL_AXIS),
+            color=alt.Color(
+                "status:N",
+                title="Status",
+                scale=alt.Scale(
+                    domain=["stable", "watch", "retrain"], range=["#54a24b", "#f2a93b", "#e45756"]
+                ),
+            ),
+            tooltip=["feature:N", alt.Tooltip("psi:Q", format=".3f"), "status:N"],
+        )
+    )
+    marks = pd.DataFrame(
+        [
+            {"psi": watch, "label": f"watch {watch}"},
+            {"psi": retrain, "label": f"retrain {retrain}"},
+        ]
+    )
+    rules = (
+        alt.Chart(marks)
+        .mark_rule(strokeDash=[6, 4], color="#444")
+        .encode(x="psi:Q", tooltip=["label:N"])
+    )
+    text = (
+        alt.Chart(marks)
+        .mark_text(align="left", dx=4, dy=-6, color="#444")
+        .encode(x="psi:Q", y=alt.value(0), text="label:N")
+    )
+    return alt.LayerChart(layer=[bars, rules, text]).properties(height=alt.Step(22))

@@ -6,8 +6,12 @@ The frontend only ever sees the API's URL, exactly as in production.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +26,13 @@ from streamlit.testing.v1 import app_test as app_test_module
 
 from tests.fixtures_bundle import REAL_DATA
 from tests.frontend.stack import API_KEY, wait_until_ok
-from tests.servers import local_stage_env, start_chalice_local, start_moto_server
+from tests.servers import (
+    OFFLINE_AWS_ENV,
+    ROOT,
+    local_stage_env,
+    start_chalice_local,
+    start_moto_server,
+)
 from training import migration
 from training.schema import FEATURE_NAMES
 from training.store import ModelStore
@@ -34,14 +44,16 @@ if str(FRONTEND_DIR) not in sys.path:
     sys.path.insert(0, str(FRONTEND_DIR))
 
 
-def _create_aws(endpoint: str, bucket: str, table: str) -> None:
-    """The model bucket and the cache table in moto server, as template.yaml declares them."""
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-    boto3.client("dynamodb", endpoint_url=endpoint).create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
+def _create_aws(endpoint: str, stage: dict[str, str]) -> None:
+    """Buckets and tables in moto server as the local stack makes them (infra/local_stack.py
+    create-aws, which follows template.yaml)."""
+    env = {**os.environ, **OFFLINE_AWS_ENV, "AWS_ENDPOINT_URL": endpoint}
+    names = [stage[n] for n in ("MODEL_BUCKET", "CACHE_TABLE", "HISTORY_TABLE", "BATCH_BUCKET")]
+    subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "local_stack.py"), "create-aws", *names],
+        env=env,
+        check=True,
+        timeout=120,
     )
 
 
@@ -50,7 +62,7 @@ def aws_with_model(trained_bundle: Any) -> Iterator[str]:
     """A moto server holding the bucket (real bundle published, promoted) and the cache table."""
     stage = local_stage_env()
     with start_moto_server() as endpoint:
-        _create_aws(endpoint, stage["MODEL_BUCKET"], stage["CACHE_TABLE"])
+        _create_aws(endpoint, stage)
         store = ModelStore(
             stage["MODEL_BUCKET"],
             stage["MODEL_PREFIX"],
@@ -78,7 +90,7 @@ def migrated_api(trained_bundle: Any, tmp_path_factory: pytest.TempPathFactory) 
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     stage = local_stage_env()
     with start_moto_server() as endpoint:
-        _create_aws(endpoint, stage["MODEL_BUCKET"], stage["CACHE_TABLE"])
+        _create_aws(endpoint, stage)
         s3 = boto3.client("s3", endpoint_url=endpoint)
         ModelStore(stage["MODEL_BUCKET"], stage["MODEL_PREFIX"], s3_client=s3).publish(bundle)
         with start_chalice_local(endpoint, env={"API_KEY": ""}) as url:
@@ -135,3 +147,45 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], bytes]:
         raise AssertionError(f"no stored file behind {button.proto.url!r}")
 
     return data_of
+
+
+# --- drift reports -----------------------------------------------------------------------
+
+
+DATA = ROOT / "data" / "CC_GENERAL.csv"
+REPORT_NAME = "portfolio"
+
+
+def _score_file(endpoint: str, path: Path) -> None:
+    """``infra/local_stack.py score-file``: the S3 batch function's code, as the README says."""
+    env = {**os.environ, **OFFLINE_AWS_ENV, "AWS_ENDPOINT_URL": endpoint}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "local_stack.py"), "score-file", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
+def scored_reports(aws_with_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The same file scored twice, 1,500 real customers, the second time with balances and
+    purchases tripled: a report with drift flagged and a migration; returns its name."""
+    with DATA.open(newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    rows = rows[:1500]
+    tripled = [list(row) for row in rows]
+    for name in ("BALANCE", "PURCHASES"):
+        at = header.index(name)
+        for row in tripled:
+            row[at] = str(float(row[at]) * 3)
+    for run, data in (("first", rows), ("second", tripled)):
+        buffer = io.StringIO(newline="")
+        csv.writer(buffer).writerows([header, *data])
+        path = tmp_path_factory.mktemp(run) / f"{REPORT_NAME}.csv"
+        path.write_text(buffer.getvalue())
+        _score_file(aws_with_model, path)
+    return REPORT_NAME

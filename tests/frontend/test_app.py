@@ -17,11 +17,12 @@ from tests.frontend.stack import API_KEY, ROOT, free_port
 
 HOME = ROOT / "frontend" / "Home.py"
 DATA = ROOT / "data" / "CC_GENERAL.csv"
-SCORE, SEGMENTS, MODEL, BATCH = (
+SCORE, SEGMENTS, MODEL, BATCH, MONITORING = (
     "views/01_Score.py",
     "views/02_Segments.py",
     "views/03_Model.py",
     "views/04_Batch.py",
+    "views/05_Monitoring.py",
 )
 RUN_TIMEOUT = 60
 
@@ -269,3 +270,25 @@ def test_batch_file_without_required_columns_is_refused(api_env: str, tmp_path: 
     errors = texts(app.error)
     assert any("TENURE" in e and "required column is missing" in e for e in errors), errors
     assert not app.download_button
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+
+def test_monitoring_page_shows_drift_flags_shares_and_migration(
+    api_env: str, scored_reports: str
+) -> None:
+    report = api_get(api_env, f"/v1/reports/{scored_reports}")
+    assert report["status"] == "retrain"  # balances and purchases were tripled
+    app = open_page(MONITORING)
+    assert app.selectbox[0].value == scored_reports
+    assert any("Retrain" in text for text in texts(app.error))
+    metrics = {m.label: m.value for m in app.metric}
+    migration = report["migration"]
+    assert metrics["Matched by CUST_ID"] == "1,500"
+    assert metrics["Moved segment"] == f"{migration['moved']:,}"
+    assert metrics["Scored rows"] == "1,500"
+    flagged = app.dataframe[1].value  # [0] lists the reports
+    assert {"Balance", "Purchases"} <= set(flagged["variable"])
+    # Segment shares, PSI per feature, migration heat map.
+    assert len(app.get("arrow_vega_lite_chart")) == 3

@@ -105,6 +105,7 @@ def valid_row() -> dict[str, Any]:
 BUCKET = "cc-models-test"
 PREFIX = "models/"
 TABLE = "cc-cache-test"
+HISTORY = "cc-history-test"
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,22 @@ def create_cache_table(client: Any, name: str = TABLE) -> None:
         TableName=name,
         AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def create_history_table(client: Any, name: str = HISTORY) -> None:
+    """The history table as template.yaml declares it."""
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "customer_id", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "customer_id", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
 

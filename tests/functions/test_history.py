@@ -8,27 +8,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.functions.conftest import ApiFactory, post_json
+from tests.functions.conftest import HISTORY, ApiFactory, create_history_table, post_json
 
 from chalicelib import history  # isort: skip
-
-HISTORY = "cc-history-test"
-
-
-def create_history_table(client: Any, name: str = HISTORY) -> None:
-    """The history table as template.yaml declares it."""
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": history.ID_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": history.SORT_ATTRIBUTE, "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": history.ID_ATTRIBUTE, "KeyType": "HASH"},
-            {"AttributeName": history.SORT_ATTRIBUTE, "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 @pytest.fixture

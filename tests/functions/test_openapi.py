@@ -19,7 +19,12 @@ from chalicelib.contract.row import ABSOLUTE_MAX
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.functions.conftest import FUNCTIONS_DIR, TrainedBundle, create_cache_table
+from tests.functions.conftest import (
+    FUNCTIONS_DIR,
+    TrainedBundle,
+    create_cache_table,
+    create_history_table,
+)
 from tests.servers import local_stage_env, start_chalice_local, start_moto_server
 from training.store import ModelStore
 
@@ -36,6 +41,8 @@ def local_api(bundle: TrainedBundle) -> Iterator[str]:
         s3 = boto3.client("s3", endpoint_url=aws_url)
         s3.create_bucket(Bucket=stage["MODEL_BUCKET"])
         create_cache_table(boto3.client("dynamodb", endpoint_url=aws_url), stage["CACHE_TABLE"])
+        create_history_table(boto3.client("dynamodb", endpoint_url=aws_url), stage["HISTORY_TABLE"])
+        s3.create_bucket(Bucket=stage["BATCH_BUCKET"])  # no reports yet: an empty list
         ModelStore(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path)
         with start_chalice_local(aws_url) as api_url:
             yield api_url

@@ -291,4 +291,4 @@ def test_monitoring_page_shows_drift_flags_shares_and_migration(
     flagged = app.dataframe[1].value  # [0] lists the reports
     assert {"Balance", "Purchases"} <= set(flagged["variable"])
     # Segment shares, PSI per feature, migration heat map.
-    assert len(app.get("arrow_vega_lite_chart")) == 3
+    assert len(app.get("vega_lite_chart")) == 3

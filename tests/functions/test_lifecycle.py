@@ -175,3 +175,13 @@ def test_the_hook_is_registered_with_the_runtime_library_when_it_exists(
         monkeypatch.delitem(sys.modules, "snapshot_restore_py")
         importlib.reload(lifecycle)
     assert lifecycle.REGISTERED is False  # and without it, nothing breaks
+
+
+def test_init_with_a_malformed_setting_does_not_fail_the_container(
+    lambda_init: Client, monkeypatch: pytest.MonkeyPatch, valid_row: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("CACHE_TTL_SECONDS", "a week")
+    runtime.reset()
+    lifecycle.initialise()  # every step fails and is logged; none raises
+    assert "model load" in lifecycle.TIMINGS
+    assert post_json(lambda_init, "/v1/segment", valid_row).status_code == 503

@@ -162,6 +162,21 @@ def test_bad_rows_are_reported_as_on_the_one_invocation_path(
                 assert abs(float(mine[i]) - float(theirs[i])) <= 1.5e-4, (mine, theirs)
 
 
+def test_the_row_contracts_conformance_cells_read_the_same_on_the_distributed_map(
+    stack: BatchStack, published: str
+) -> None:
+    """The conformance table's cells (tests/functions/test_conformance.py: bad numbers,
+    missing tokens, ragged rows, a blank line, formula-like ids): the same results table
+    and error report, byte for byte, as the one-invocation path."""
+    from tests.functions.test_conformance import cell_file
+
+    data, _ = cell_file()
+    expected = one_invocation(stack, "cells", data)
+    local_map(stack).run(BATCH_BUCKET, stack.put("cells-map.csv", data))
+    assert outputs(stack, "cells-map") == expected
+    assert stack.summary("batch/output/cells-map.summary.json")["status"] == "complete"
+
+
 def test_a_batch_failing_for_good_ends_partial_and_names_its_rows(
     stack: BatchStack, published: str, real_rows: Rows
 ) -> None:

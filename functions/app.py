@@ -53,7 +53,9 @@ def segment_batch() -> dict[str, Any] | Response:
     from chalicelib import batch_csv  # CSV batches only: not on the common request's path
 
     answer = batch_csv.score_body(get_service(), http.raw_body(request), MAX_BATCH, first_row)
-    return http.csv_response(batch_csv.results_csv(answer)) if http.wants_csv(request) else answer
+    if http.wants_csv(request):
+        return http.csv_response(batch_csv.results_csv(answer), answer["warnings"])
+    return answer
 
 
 @app.route("/v1/segments", methods=["GET"])

@@ -9,6 +9,7 @@ has its own cache and says whether it was used).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from app_lib.config import Settings
 STATIC_TTL_SECONDS = 300
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 120.0
+WARNINGS_HEADER = "x-column-warnings"
 
 
 @dataclass(frozen=True)
@@ -160,11 +162,20 @@ def score_batch(settings: Settings, customers: list[dict[str, Any]]) -> dict[str
     return _request("POST", settings, "/v1/segment/batch", {"customers": customers})
 
 
-def score_csv(settings: Settings, body: bytes, first_row: int) -> bytes:
+@dataclass(frozen=True)
+class CsvAnswer:
+    """The API's results table (CSV bytes as sent) and what it said about the columns."""
+
+    table: bytes
+    warnings: list[FieldError] = field(default_factory=list)
+
+
+def score_csv(settings: Settings, body: bytes, first_row: int) -> CsvAnswer:
     """``POST /v1/segment/batch`` with a CSV file (or a piece of one, header included).
 
-    Answers the API's results table, the CSV bytes as sent. ``first_row`` is the file row number of
-    the piece's first data line, so the table's row numbers are those of the whole file.
+    Answers the API's results table, the CSV bytes as sent, and its column warnings
+    (unknown columns ignored, optional ones absent). ``first_row`` is the file row number
+    of the piece's first data line, so the table's row numbers are those of the whole file.
     """
     response = _call(
         "POST",
@@ -173,7 +184,16 @@ def score_csv(settings: Settings, body: bytes, first_row: int) -> bytes:
         headers={"content-type": "text/csv", "accept": "text/csv"},
         data=body,
     )
-    return response.content
+    try:
+        listed = json.loads(response.headers.get(WARNINGS_HEADER) or "[]")
+    except ValueError:
+        listed = []
+    warnings = [
+        FieldError(str(w.get("field", "")), str(w.get("message", "")))
+        for w in listed
+        if isinstance(w, dict)
+    ]
+    return CsvAnswer(response.content, warnings)
 
 
 def list_reports(settings: Settings, limit: int = 20) -> dict[str, Any]:

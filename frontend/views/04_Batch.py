@@ -26,18 +26,21 @@ def _score(upload: batch.Upload, model: dict[str, Any], fingerprint: str) -> Non
     def report(done: int) -> None:
         progress.progress(done / total, text=f"Scored {done:,} of {upload.size:,}")
 
+    warnings: list[api.FieldError] = []
+
+    def send(body: bytes, first_row: int) -> bytes:
+        answer = api.score_csv(settings, body, first_row)
+        warnings[:] = answer.warnings  # every piece has the same header
+        return answer.table
+
     try:
-        table = batch.score_all(
-            upload,
-            min(size, DEFAULT_MAX_BATCH),
-            lambda body, first_row: api.score_csv(settings, body, first_row),
-            report,
-        )
+        table = batch.score_all(upload, min(size, DEFAULT_MAX_BATCH), send, report)
     except api.ApiError as error:
         progress.empty()
         st.session_state[RESULTS_KEY] = {"fingerprint": fingerprint, "error": error}
         return
-    st.session_state[RESULTS_KEY] = {"fingerprint": fingerprint, "table": table}
+    stored = {"fingerprint": fingerprint, "table": table, "warnings": warnings}
+    st.session_state[RESULTS_KEY] = stored
 
 
 def _show_refusal(error: api.ApiError) -> None:
@@ -111,6 +114,8 @@ def main() -> None:
     if "error" in stored:
         _show_refusal(stored["error"])
         st.stop()
+    for warning in stored["warnings"]:
+        st.warning(f"`{warning.field}`: {warning.message}")
     _show_results(stored["table"], upload.name)
 
 

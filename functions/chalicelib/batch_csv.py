@@ -82,8 +82,11 @@ def score_body(service: ScoringService, data: bytes, max_rows: int, first_row: i
     """``POST /v1/segment/batch`` with a CSV body: the batch answer, rows numbered from
     ``first_row`` (the file row of the body's first data line)."""
     service = pinned(service)
-    _, records = read_body(data, service.get_model(), max_rows, first_row)
-    return score_records(service, records)
+    check, records = read_body(data, service.get_model(), max_rows, first_row)
+    answer = score_records(service, records)
+    notes = (*check.warnings, *check.notes)  # unknown columns ignored, optional ones absent
+    answer["warnings"] = [{"field": p.field, "message": p.message} for p in notes]
+    return answer
 
 
 def score_records(service: ScoringService, records: Sequence[RowRecord]) -> Answer:

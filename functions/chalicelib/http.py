@@ -86,9 +86,15 @@ def first_row(request: Request) -> int:
     return int(given)
 
 
-def csv_response(text: str) -> Response:
-    """A CSV answer (the results table)."""
+WARNINGS_HEADER = "X-Column-Warnings"
+
+
+def csv_response(text: str, warnings: list[dict[str, str]] | None = None) -> Response:
+    """A CSV answer (the results table); the header's warnings, if any, as ASCII JSON in
+    ``X-Column-Warnings`` (the table itself has no room for them)."""
     headers: dict[str, str | list[str]] = {"Content-Type": f"{CSV_TYPE}; charset=utf-8"}
+    if warnings:
+        headers[WARNINGS_HEADER] = json.dumps(warnings, ensure_ascii=True)
     return Response(body=text, status_code=200, headers=headers)
 
 

@@ -54,7 +54,10 @@ def test_piece_over_the_byte_limit_is_split_not_lost(
     upload = batch.Upload(names, rows)
     progress: list[int] = []
     table = batch.score_all(
-        upload, 1000, lambda body, first: api.score_csv(settings, body, first), progress.append
+        upload,
+        1000,
+        lambda body, first: api.score_csv(settings, body, first).table,
+        progress.append,
     )
     results = batch.read_results(table)
     assert progress == [1000]

@@ -272,6 +272,18 @@ def test_batch_file_without_required_columns_is_refused(api_env: str, tmp_path: 
     assert not app.download_button
 
 
+def test_batch_page_shows_the_apis_column_warnings(api_env: str) -> None:
+    header, rows = _real_rows(5)
+    app = open_page(BATCH)
+    content = _csv([*header, "NOTES"], [[*row, "x"] for row in rows])
+    app.file_uploader[0].set_value(("notes.csv", content, "text/csv")).run()
+    [score] = [button for button in app.button if button.label.startswith("Score 5")]
+    score.click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "`NOTES`: unknown column, ignored" in texts(app.warning)
+    assert app.download_button
+
+
 # --- monitoring -----------------------------------------------------------------------------
 
 

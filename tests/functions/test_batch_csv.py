@@ -137,3 +137,19 @@ def test_first_row_is_checked_for_json_bodies_too(api: Client, valid_row: dict[s
         body=json.dumps({"customers": [valid_row]}).encode(),
     )
     assert problem_errors(response)[0][0] == "first_row"
+
+
+def test_column_warnings_come_with_both_answers(api: Client, real_lines: list[str]) -> None:
+    header, first, *_ = real_lines
+    names = header.split(",")
+    drop = names.index("MINIMUM_PAYMENTS")
+    kept = [n for i, n in enumerate(names) if i != drop] + ["NOTES"]
+    cells = [c for i, c in enumerate(first.split(",")) if i != drop] + ["x"]
+    text = f"{','.join(kept)}\n{','.join(cells)}\n"
+    expected = [
+        {"field": "NOTES", "message": "unknown column, ignored"},
+        {"field": "MINIMUM_PAYMENTS", "message": "optional column is absent; every row is imputed"},
+    ]
+    assert post_csv(api, text).json_body["warnings"] == expected
+    response = post_csv(api, text, accept="text/csv")
+    assert json.loads(response.headers["X-Column-Warnings"]) == expected

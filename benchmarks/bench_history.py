@@ -123,6 +123,21 @@ def run(bundle_dir: Path, n: int) -> list[str]:
         check = with_history.score_one(sample[0])
         assert check["cache"] == "hit" and check["history"]["moved"] is False, check
 
+        # Our code alone (sighting objects, answers): in-memory cache and history.
+        from chalicelib.cache import InMemoryCache
+        from chalicelib.history import InMemoryHistory
+
+        bare = ScoringService(lambda: model, InMemoryCache(max_items=100_000))
+        kept = ScoringService(lambda: model, InMemoryCache(max_items=100_000), InMemoryHistory())
+        print("\nthe same, in-memory cache and history (our code only, no botocore or moto)")
+        for label in ("cache miss, first sighting", "cache hit, second sighting"):
+            a, b = paired(
+                lambda i: bare.score_one(sample[i]),
+                lambda i: kept.score_one(sample[i]),
+                len(sample),
+            )
+            print(line(label, a, b))
+
         batch = rows[:1000]
         plain = ScoringService(lambda: model, None)
         recorded = ScoringService(lambda: model, None, history)

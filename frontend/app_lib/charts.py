@@ -292,9 +292,13 @@ def psi_per_feature(
         .mark_rule(strokeDash=[6, 4], color="#444")
         .encode(x="psi:Q", tooltip=["label:N"])
     )
-    text = (
-        alt.Chart(marks)
+    # The two labels sit on either side of their lines, so they never overlap.
+    texts = [
+        alt.Chart(marks.iloc[[0]])
+        .mark_text(align="right", dx=-4, dy=-6, color="#444")
+        .encode(x="psi:Q", y=alt.value(0), text="label:N"),
+        alt.Chart(marks.iloc[[1]])
         .mark_text(align="left", dx=4, dy=-6, color="#444")
-        .encode(x="psi:Q", y=alt.value(0), text="label:N")
-    )
-    return alt.LayerChart(layer=[bars, rules, text]).properties(height=alt.Step(22))
+        .encode(x="psi:Q", y=alt.value(0), text="label:N"),
+    ]
+    return alt.LayerChart(layer=[bars, rules, *texts]).properties(height=alt.Step(22))

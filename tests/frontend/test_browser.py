@@ -115,3 +115,16 @@ def test_every_page_renders_in_chromium(ui_url: str, tmp_path: Path) -> None:
         screenshot(driver, "batch.png", tmp_path)
     for name in ("home.png", "segments.png", "model.png", "batch.png"):
         assert (tmp_path / name).stat().st_size > 20_000
+
+
+def test_monitoring_page_renders_drift_and_migration_in_chromium(
+    ui_url: str, scored_reports: str, tmp_path: Path
+) -> None:
+    with browser.chromium(window=(1440, 2000)) as driver:
+        driver.get(f"{ui_url}/monitoring")
+        browser.wait_for_text(driver, "Drift per variable (PSI)", timeout=120)
+        browser.wait_for_text(driver, "Matched by CUST_ID", timeout=120)
+        browser.wait_for_text(driver, "Retrain:")
+        browser.wait_until_idle(driver)
+        shot = screenshot(driver, "monitoring.png", tmp_path)
+    assert shot.stat().st_size > 20_000

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -261,6 +261,13 @@ def _score_chunk(
     summary.failed += answer["summary"]["failed"]
     _write_rows(results, batch_csv.result_lines(answer))
     _write_rows(errors, batch_csv.error_lines(answer))
+    count_for_report(report, chunk, answer)
+
+
+def count_for_report(
+    report: reports.FileReport, chunk: Sequence[RowRecord], answer: Mapping[str, Any]
+) -> None:
+    """Add a scored chunk's rows to the file's drift counts (the scored rows only)."""
     scored = [
         (row.record, entry["result"])
         for row, entry in zip(chunk, answer["results"], strict=True)

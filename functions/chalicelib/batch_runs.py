@@ -25,9 +25,12 @@ shows it, the header being row 1) and these functions do the rest:
    says which) or ``failed`` (the map run stopped, e.g. past ``ToleratedFailurePercentage``:
    no results file).
 
-Hook for the drift report of the over-time issue (9b): when its per-chunk accumulators
-exist, :func:`score_batch` writes one beside its parts and :func:`finish` merges them and
-writes ``<name>.report.json`` before the summary.
+The drift report (:mod:`chalicelib.reports`): each worker counts its scored rows
+(:mod:`chalicelib.drift` accumulators) and stores the counts as its marker's body; each
+combine merges its segment's counts; finish merges the segments' and writes
+``batch/reports/<name>.report.json`` before the summary, for complete files only, and
+without the migration by ``CUST_ID`` that the one-invocation path adds (that would need
+the previous and the new results whole).
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, batch_csv, s3_concat
+from chalicelib import aws, batch_csv, drift, observability, reports, s3_concat
 from chalicelib.batch_files import (
     FileRejected,
     OutputKeys,
     Summary,
     check_file_header,
+    count_for_report,
     write_file_problems,
     write_summary,
 )
@@ -110,6 +114,9 @@ class Run:
 
     def segment(self, kind: str, number: int) -> str:
         return f"{self.prefix}segments/{kind}/{number:06d}.csv"
+
+    def segment_counts(self, number: int) -> str:
+        return f"{self.prefix}segments/drift/{number:06d}.json"
 
     def plan_key(self, number: int | None = None) -> str:
         return (
@@ -205,6 +212,9 @@ def score_batch(
     rows = [row for row in _rows(items, run.header) if not row.blank]
     records = [row_record(row, check, model.validator.id_field) for row in rows]
     answer = batch_csv.score_records(service, records) if records else None
+    tally = reports.FileReport(model.manifest, model.version)  # this batch's drift counts
+    if answer:
+        count_for_report(tally, records, answer)
     results = write_csv(batch_csv.result_lines(answer)) if answer else ""
     errors = write_csv(batch_csv.error_lines(answer)) if answer else ""
     counts = answer["summary"] if answer else {"total": 0, "scored": 0, "failed": 0}
@@ -214,7 +224,8 @@ def score_batch(
     s3.put_object(Bucket=run.bucket, Key=run.part("results", first), Body=results.encode())
     if errors:  # most batches have none: one request less (S3 requests are most of the cost)
         s3.put_object(Bucket=run.bucket, Key=run.part("errors", first), Body=errors.encode())
-    s3.put_object(Bucket=run.bucket, Key=run.marker(done), Body=b"")  # last: the batch is done
+    marker = json.dumps(tally.counts.to_dict()).encode()  # the drift counts ride on it
+    s3.put_object(Bucket=run.bucket, Key=run.marker(done), Body=marker)  # last: it is done
     return asdict(done)
 
 
@@ -265,6 +276,7 @@ def plan(run: Run, map_output: Mapping[str, Any] | None, s3: Any = None) -> dict
                 "first": b.first,
                 "results": sizes["results"][b.first],
                 "errors": sizes["errors"].get(b.first, 0),
+                "marker": run.marker(b),
             }
             for b in group
         ]
@@ -365,6 +377,8 @@ def combine(run: Run, number: int, s3: Any = None) -> dict[str, Any]:
         sources = [s3_concat.Source(run.part(kind, p["first"]), p[kind]) for p in parts]
         stats = s3_concat.concatenate(s3, run.bucket, run.segment(kind, number), sources)
         joined[kind] = stats.bytes
+    counts = [drift.DriftCounts.from_dict(_get_json(s3, run.bucket, p["marker"])) for p in parts]
+    _put_json(s3, run.bucket, run.segment_counts(number), drift.merge(counts).to_dict())
     return {"segment": number, **joined}
 
 
@@ -404,9 +418,38 @@ def finish(
     summary.status = "partial" if planned.missing_rows or planned.problems else "complete"
     summary.problems = [{"field": FILE_FIELD, "message": p} for p in planned.problems]
     summary.results, summary.errors = keys.results, keys.errors
+    if not planned.missing_rows:  # a report of part of a file would pass for the whole
+        summary.report = _write_report(s3, run, planned, summary)
     summary.seconds = round(time.time() - run.started_at, 3)
     write_summary(s3, run.bucket, keys, summary)
     return {"status": summary.status, "rows": summary.rows, "missing": len(summary.missing_rows)}
+
+
+def _write_report(s3: Any, run: Run, planned: Plan, summary: Summary) -> str | None:
+    """The drift report from the segments' counts (no migration: matching 100 M customers
+    by id against the previous run would need both files whole). Never fails the file."""
+    try:
+        parts = [_get_json(s3, run.bucket, run.segment_counts(n)) for n in range(planned.segments)]
+        model = _manifest_model(run)
+        reference = drift.reference_of(model)
+        counts = drift.merge([drift.DriftCounts.from_dict(p) for p in parts])
+        report = drift.build_report(
+            counts, reference, name=OutputKeys.name_of(run.key), created_at=reports.now_iso(),
+            model_version=run.model_version, rows_in_file=planned.rows, source=run.input_uri,
+        )  # fmt: skip
+        return reports.ReportStore(run.bucket, s3).put(report)
+    except (ClientError, ModelUnavailable, ValueError) as error:
+        observability.logger.warning("drift report not written", extra={"error": str(error)})
+        summary.warnings.append(f"the drift report could not be written: {error}")
+        return None
+
+
+def _manifest_model(run: Run) -> dict[str, Any]:
+    """The pinned version's manifest (the drift reference travels in it)."""
+    from chalicelib import runtime  # the per-container model of that version
+
+    manifest: dict[str, Any] = runtime.get_service_for(run.model_version).get_model().manifest
+    return manifest
 
 
 def _segment_source(s3: Any, run: Run, kind: str, number: int) -> s3_concat.Source:

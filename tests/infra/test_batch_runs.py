@@ -75,6 +75,12 @@ def outputs(stack: BatchStack, name: str) -> dict[str, bytes]:
     return found
 
 
+def report_of(stack: BatchStack, name: str) -> dict[str, Any]:
+    """A drift report without what names its file and its time."""
+    body = json.loads(stack.text(f"batch/reports/{name}.report.json"))
+    return {k: v for k, v in body.items() if k not in {"name", "source", "created_at"}}
+
+
 def data_rows(content: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(content.decode(), newline="")))[1:]
 
@@ -132,7 +138,11 @@ def test_a_batch_that_fails_twice_then_succeeds_leaves_no_duplicate_rows(
     runner.run(BATCH_BUCKET, stack.put("retried.csv", content))
 
     assert outputs(stack, "retried") == expected
+    # The drift report: the workers' counts merged give the one-invocation path's report.
+    mine, theirs = report_of(stack, "retried"), report_of(stack, "clean")
+    assert mine["rows"] == 2_000 and mine["features"] and mine == theirs
     summary = stack.summary("batch/output/retried.summary.json")
+    assert summary["report"] == "batch/reports/retried.report.json"
     assert (summary["status"], summary["rows"], summary["scored"]) == ("complete", 2_000, 2_000)
     assert runner.attempts == len(runner.batches) + 2 * len(faults)
 
@@ -193,6 +203,7 @@ def test_a_batch_failing_for_good_ends_partial_and_names_its_rows(
     ranges = [[b["Items"][0]["index"] + 2, b["Items"][-1]["index"] + 2] for b in lost]
     summary = stack.summary("batch/output/holes.summary.json")
     assert summary["status"] == "partial"
+    assert summary["report"] is None  # no drift report of part of a file
     assert summary["missing_rows"] == ranges  # the middle batch's rows and the last batch's
     missing = {n for first, final in ranges for n in range(first, final + 1)}
     assert summary["rows"] == 2_000 - len(missing)

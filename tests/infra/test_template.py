@@ -290,6 +290,7 @@ def test_batch_run_function_is_granted_exactly_what_its_steps_touch() -> None:
         | on(joins, batch_arn(batch_runs.RUNS_PREFIX))
         | on({"s3:ListBucket"}, BATCH_BUCKET_ARN)
         | on(joins - {"s3:GetObject"}, batch_arn(batch_files.OUTPUT_PREFIX))
+        | on({"s3:PutObject"}, batch_arn(reports.REPORTS_PREFIX))  # the drift report
     )
     assert granted("BatchRunFunction") == expected
     assert {a for a, _ in expected} == found["batch_runs"] | joins | found["model_store"]

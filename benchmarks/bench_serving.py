@@ -126,15 +126,16 @@ class LambdaContext:
 
 
 def load_bundle_model(bundle_dir: Path) -> Any:
+    from chalicelib.contract.bundle import MANIFEST_NAME, Manifest
     from chalicelib.model_store import Bundle
     from chalicelib.scoring import ScoringModel
 
-    manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    files = {name: (bundle_dir / name).read_bytes() for name in manifest["files"]}
-    return ScoringModel(Bundle(manifest["version"], manifest, files))
+    manifest = Manifest.loads((bundle_dir / MANIFEST_NAME).read_bytes())
+    files = {name: (bundle_dir / name).read_bytes() for name in manifest.scoring_files()}
+    return ScoringModel(Bundle(manifest.version, manifest, files))
 
 
-def fit_sklearn_models(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def fit_sklearn_models(manifest: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The same per-request models with scikit-learn, fitted here on the real data: the
     training preprocessor, KMeans from the bundle's centroids, three quantile models."""
     from sklearn.cluster import KMeans
@@ -142,21 +143,21 @@ def fit_sklearn_models(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> 
 
     from training.preprocess import make_preprocessor
 
-    names = [f["name"] for f in manifest["features"]]
-    limit_names = manifest["limit_model"]["features"]
+    names = list(manifest.feature_names)
+    limit_names = manifest.limit_model.features
     raw = np.array([[np.nan if r[n] is None else r[n] for n in names] for r in rows])
     preprocessor = make_preprocessor().fit(raw)
-    centroids = np.array([s["centroid"] for s in manifest["segments"]])
+    centroids = np.array([s.centroid for s in manifest.segments])
     kmeans = KMeans(len(centroids), init=centroids, n_init=1, random_state=0)
     kmeans.fit(preprocessor.transform(raw))
     limit_columns = [names.index(n) for n in limit_names]
-    target = raw[:, names.index("CREDIT_LIMIT")]
+    target = raw[:, names.index(manifest.limit_model.target)]
     known = ~np.isnan(target)
     quantiles = [
         HistGradientBoostingRegressor(loss="quantile", quantile=q, random_state=42).fit(
             raw[known][:, limit_columns], target[known]
         )
-        for q in manifest["limit_model"]["quantiles"]
+        for q in manifest.limit_model.quantiles
     ]
     return {
         "features": names,
@@ -176,7 +177,7 @@ def sklearn_score(models: dict[str, Any], x: np.ndarray) -> tuple[Any, ...]:
     return labels, distances, scaled, limits
 
 
-def sklearn_pipeline(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> Callable[..., Any]:
+def sklearn_pipeline(manifest: Any, rows: list[dict[str, Any]]) -> Callable[..., Any]:
     """The same per-request model work with scikit-learn, fitted here on the real data."""
     models = fit_sklearn_models(manifest, rows)
     return lambda x: sklearn_score(models, x)

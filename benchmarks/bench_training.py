@@ -93,11 +93,11 @@ def run_case(csv: Path, scalable: bool | None) -> dict[str, Any]:
         "peak_mb": round(_peak_mb()),
         "algorithm": summary.algorithm,
         "k": summary.k,
-        "silhouette_at_k": manifest["elbow"]["silhouette"].get(str(summary.k)),
-        "silhouette_sample": manifest["elbow"]["silhouette_sample_size"],
+        "silhouette_at_k": manifest.elbow.extra["silhouette"].get(str(summary.k)),
+        "silhouette_sample": manifest.elbow.extra["silhouette_sample_size"],
         "segments": list(summary.segment_names),
-        "parity": manifest["parity"]["passed"],
-        "step_seconds": manifest["training"]["step_seconds"],
+        "parity": manifest.parity.passed,
+        "step_seconds": manifest.training.step_seconds,
     }
 
 

@@ -1,8 +1,9 @@
 """Writing the bundle directory: files, hashes, the feature catalogue and the manifest.
 
-``manifest.json`` is written last, after every other file and its sha256: a directory
-without a manifest is not a bundle, so an interrupted or failed run never leaves
-something that looks complete.
+The manifest is the typed :class:`chalicelib.contract.bundle.Manifest` (the contract
+serving reads). ``manifest.json`` is written last, after every other file and its sha256:
+a directory without a manifest is not a bundle, so an interrupted or failed run never
+leaves something that looks complete.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -17,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from chalicelib.contract.bundle import MANIFEST_NAME, Feature, FileEntry, Manifest
 from numpy.typing import NDArray
 
-from training.schema import FEATURES, ID_COLUMN
+from training.schema import FEATURES
 
-MANIFEST = "manifest.json"
-SCHEMA_VERSION = 1
 _LIBRARIES = (
     "scikit-learn",
     "skl2onnx",
@@ -33,9 +34,10 @@ _LIBRARIES = (
     "scipy",
     "kneed",
 )
-#: Files a previous run may have left in the output directory; removed before writing.
+#: Files a previous run may have left in the output directory; removed before writing
+#: (including report files older bundles had: metrics.json, elbow.json, profiles.json).
 _BUNDLE_PATTERNS = (
-    "manifest.json",
+    MANIFEST_NAME,
     "*.onnx",
     "profiles.json",
     "elbow.json",
@@ -66,29 +68,29 @@ def _number(value: float) -> float | None:
 
 def feature_catalogue(
     raw: NDArray[np.float64], defaults: NDArray[np.float64]
-) -> list[dict[str, Any]]:
+) -> tuple[Feature, ...]:
     """The manifest's ``features``: the schema plus training range and imputation value."""
     catalogue = []
     for column, feature in enumerate(FEATURES):
         values = raw[:, column]
         seen = values[~np.isnan(values)]
         catalogue.append(
-            {
-                "name": feature.name,
-                "label": feature.label,
-                "description": feature.description,
-                "kind": feature.kind,
-                "integer": feature.integer,
-                "valid_min": feature.valid_min,
-                "valid_max": feature.valid_max,
-                "train_min": _number(seen.min()) if len(seen) else None,
-                "train_max": _number(seen.max()) if len(seen) else None,
-                "optional": feature.optional,
-                "default": _number(defaults[column]),
-                "log1p": feature.log1p,
-            }
+            Feature(
+                name=feature.name,
+                label=feature.label,
+                description=feature.description,
+                kind=feature.kind,
+                integer=feature.integer,
+                valid_min=feature.valid_min,
+                valid_max=feature.valid_max,
+                train_min=_number(seen.min()) if len(seen) else None,
+                train_max=_number(seen.max()) if len(seen) else None,
+                optional=feature.optional,
+                default=_number(defaults[column]),
+                log1p=feature.log1p,
+            )
         )
-    return catalogue
+    return tuple(catalogue)
 
 
 def to_json_bytes(document: Any) -> bytes:
@@ -109,31 +111,32 @@ def make_version(created_at: datetime, file_hashes: dict[str, str]) -> str:
     return f"{created_at.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
 
 
-def write_bundle(
-    out_dir: Path, files: dict[str, bytes], manifest_body: dict[str, Any]
-) -> dict[str, Any]:
-    """Write every file, then ``manifest.json`` last; return the manifest written.
-
-    ``manifest_body`` holds every manifest section except ``schema_version``,
-    ``version``, ``created_at``, ``id_field`` and ``files``, which are filled in here.
-    """
+def write_files(out_dir: Path, files: dict[str, bytes]) -> dict[str, FileEntry]:
+    """Write every bundle file except the manifest; return the manifest's ``files``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, FileEntry] = {}
     for name, data in files.items():
         (out_dir / name).write_bytes(data)
-        entries[name] = {"sha256": sha256_bytes(data), "bytes": len(data)}
+        entries[name] = FileEntry(sha256=sha256_bytes(data), bytes=len(data))
+    return entries
+
+
+def write_manifest(out_dir: Path, draft: Manifest) -> Manifest:
+    """Stamp ``draft`` with its version and build time, check it, write it last; return it.
+
+    ``draft`` holds every section, ``files`` included (from :func:`write_files`); its
+    ``version`` and ``created_at`` are filled in here. The manifest is read back through
+    the contract before it is written, so training never writes one serving would refuse.
+    """
     created_at = datetime.now(UTC).replace(microsecond=0)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "version": make_version(created_at, {n: e["sha256"] for n, e in entries.items()}),
-        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "k": manifest_body["k"],
-        "features": manifest_body["features"],
-        "id_field": ID_COLUMN,
-        "files": entries,
-        **{key: value for key, value in manifest_body.items() if key not in {"k", "features"}},
-    }
-    tmp = out_dir / (MANIFEST + ".tmp")
-    tmp.write_bytes(to_json_bytes(manifest))
-    tmp.replace(out_dir / MANIFEST)
-    return manifest
+    manifest = replace(
+        draft,
+        version=make_version(created_at, {n: e.sha256 for n, e in draft.files.items()}),
+        created_at=created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    body = manifest.dumps()
+    checked = Manifest.loads(body)
+    tmp = out_dir / (MANIFEST_NAME + ".tmp")
+    tmp.write_bytes(body)
+    tmp.replace(out_dir / MANIFEST_NAME)
+    return checked

@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from threadpoolctl import threadpool_limits
 
@@ -31,6 +31,7 @@ from training.store import DEFAULT_PREFIX, ModelStore, StoreError, VersionInfo, 
 from training.validation import ValidationResult, min_rows_for, validate_file
 
 if TYPE_CHECKING:
+    from chalicelib.contract.bundle import Manifest
     from mypy_boto3_s3 import S3Client
 
     from training.migration import PublishedModel
@@ -295,7 +296,7 @@ def _published_reference(
     if args.reference is not None:
         try:
             local = load_bundle(args.reference)
-            segmenter = (args.reference / local["segmenter"]["file"]).read_bytes()
+            segmenter = (args.reference / local.segmenter.file).read_bytes()
             return _published(local, segmenter)
         except (StoreError, KeyError, TypeError, ValueError, OSError) as exc:
             raise CommandError(f"--reference {args.reference}: {exc}", EXIT_INVALID) from exc
@@ -309,15 +310,15 @@ def _published_reference(
         if manifest is None:
             print(f"note: no current version in s3://{bucket}/{prefix}; ids numbered afresh")
             return None
-        published = _published(manifest, store.read_file(manifest, manifest["segmenter"]["file"]))
+        published = _published(manifest, store.read_file(manifest, manifest.segmenter.file))
     except (StoreError, KeyError, TypeError, ValueError) as exc:
         print(f"note: no reference from the store ({exc}); segment ids are numbered afresh")
         return None
-    print(f"note: keeping segment ids of the current version {manifest.get('version')}")
+    print(f"note: keeping segment ids of the current version {manifest.version}")
     return published
 
 
-def _published(manifest: dict[str, Any], segmenter: bytes) -> PublishedModel:
+def _published(manifest: Manifest, segmenter: bytes) -> PublishedModel:
     """The published model, checked to score this training's rows (else ValueError)."""
     from training.migration import check, from_manifest  # onnxruntime: import only to train
     from training.schema import FEATURE_NAMES

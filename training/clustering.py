@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from chalicelib.contract.bundle import Manifest
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
@@ -80,6 +81,15 @@ def apply_order(
     remapped = inverse[labels].astype(np.int64)
     model.labels_ = remapped
     return remapped
+
+
+def reference_centroids(manifest: Manifest) -> list[dict[str, float]]:
+    """A published manifest's ``centroid_raw`` per segment id: the reference that keeps
+    segment ids stable when training again (a missing value reads as NaN)."""
+    return [
+        {name: float("nan") if v is None else v for name, v in s.centroid_raw.items()}
+        for s in manifest.segments
+    ]
 
 
 def reference_to_model_space(

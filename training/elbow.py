@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from chalicelib.contract.bundle import Elbow
 from kneed import KneeLocator
 from numpy.typing import NDArray
 from sklearn.metrics import (
@@ -51,22 +52,30 @@ class ElbowResult:
     notes: list[str]
     models: dict[int, KMeansModel] = field(repr=False, compare=False)
 
+    def section(self) -> Elbow:
+        """The manifest's ``elbow`` section (dict keys for k are strings, as JSON needs).
+
+        The algorithm is not repeated here: the manifest's ``training`` section has it.
+        """
+        return Elbow(
+            k_values=tuple(self.k_values),
+            wcss=tuple(self.wcss),
+            knee=self.knee,
+            k=self.k,
+            k_source=self.k_source,
+            extra={
+                "best_silhouette_k": self.best_silhouette_k,
+                "silhouette": {str(k): v for k, v in self.silhouette.items()},
+                "calinski_harabasz": {str(k): v for k, v in self.calinski_harabasz.items()},
+                "davies_bouldin": {str(k): v for k, v in self.davies_bouldin.items()},
+                "silhouette_sample_size": self.silhouette_sample_size,
+                "notes": self.notes,
+            },
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """The manifest's ``elbow`` section (dict keys for k are strings, as JSON needs)."""
-        return {
-            "k_values": self.k_values,
-            "wcss": self.wcss,
-            "knee": self.knee,
-            "k": self.k,
-            "k_source": self.k_source,
-            "best_silhouette_k": self.best_silhouette_k,
-            "silhouette": {str(k): v for k, v in self.silhouette.items()},
-            "calinski_harabasz": {str(k): v for k, v in self.calinski_harabasz.items()},
-            "davies_bouldin": {str(k): v for k, v in self.davies_bouldin.items()},
-            "silhouette_sample_size": self.silhouette_sample_size,
-            "algorithm": self.algorithm,
-            "notes": self.notes,
-        }
+        """The ``elbow`` section as JSON."""
+        return self.section().to_json()
 
 
 def find_knee(k_values: list[int], wcss: list[float]) -> int | None:

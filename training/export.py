@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from chalicelib.contract.bundle import quantile_output as quantile_output_name
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import convert_sklearn
@@ -30,38 +31,6 @@ import training.preprocess  # noqa: F401  (registers the Log1pColumns converter)
 OPSET = 17
 ML_OPSET = 3
 _TARGET_OPSET = {"": OPSET, "ai.onnx.ml": ML_OPSET}
-
-
-def float32_grid(values: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
-    """``values`` rounded to float32, as float64: exactly what an exported graph sees.
-
-    Serving feeds the graphs float32; models fitted and checked on these values cannot
-    be surprised by the rounding.
-    """
-    return np.asarray(values, dtype=np.float32).astype(np.float64)
-
-
-def snap_thresholds_to_float32(model: Any) -> None:
-    """Round every split threshold of a fitted HistGradientBoosting model *down* to float32.
-
-    For any float32 input x, ``x <= t`` and ``x <= float32_down(t)`` decide alike (no
-    float32 lies between them), so the model's behaviour on float32 inputs is unchanged,
-    and the exported graph, whose thresholds are float32, now makes exactly the same
-    decisions: parity becomes a property of every input, not a hope about the data.
-    (Uses the fitted ``_predictors``; scikit-learn is pinned below 1.10.)
-    """
-    for iteration in model._predictors:
-        for predictor in iteration:
-            thresholds = predictor.nodes["num_threshold"]
-            down = thresholds.astype(np.float32)
-            too_high = down.astype(np.float64) > thresholds
-            down[too_high] = np.nextafter(down[too_high], np.float32(-np.inf))
-            predictor.nodes["num_threshold"] = down.astype(np.float64)
-
-
-def quantile_output_name(quantile: float) -> str:
-    """``0.25`` -> ``"p25"``."""
-    return f"p{round(quantile * 100):d}"
 
 
 def _convert(model: Any, n_features: int, output: str) -> onnx.ModelProto:

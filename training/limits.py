@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from training.export import float32_grid, snap_thresholds_to_float32
+from training.float32 import float32_grid, snap_thresholds_to_float32
 
 QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
 #: OpenMP threads for the gradient-boosting fits and predictions. Each boosting iteration

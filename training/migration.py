@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from chalicelib.contract.bundle import Manifest
 from numpy.typing import NDArray
+
+from training.clustering import reference_centroids
 
 
 @dataclass(frozen=True)
@@ -29,14 +32,13 @@ class PublishedModel:
     segmenter: bytes  # the published segmenter.onnx
 
 
-def from_manifest(manifest: dict[str, Any], segmenter: bytes) -> PublishedModel:
+def from_manifest(manifest: Manifest, segmenter: bytes) -> PublishedModel:
     """The published model described by ``manifest`` with its ``segmenter.onnx`` bytes."""
-    segments = sorted(manifest["segments"], key=lambda s: int(s["id"]))
     return PublishedModel(
-        version=str(manifest["version"]),
-        feature_names=tuple(str(f["name"]) for f in manifest["features"]),
-        segment_names=tuple(str(s.get("name", s["id"])) for s in segments),
-        centroids=[{str(k): float(v) for k, v in s["centroid_raw"].items()} for s in segments],
+        version=manifest.version,
+        feature_names=manifest.feature_names,
+        segment_names=tuple(s.name for s in manifest.segments),
+        centroids=reference_centroids(manifest),
         segmenter=segmenter,
     )
 

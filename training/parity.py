@@ -18,14 +18,17 @@ Credit-limit quantiles are O(10^3-10^4); 0.5 (half a currency unit) is ~1e-4 rel
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
+from sklearn.pipeline import Pipeline
 
 from training.export import quantile_output_name
+from training.float32 import float32_grid
 
 BOUNDS: dict[str, float] = {"distances": 1e-3, "scaled": 1e-4, "limit": 0.5}
 #: Two centroid distances closer than this could order differently in float32.
@@ -43,6 +46,61 @@ class LimitReference:
     file: str
     onnx_bytes: bytes
     expected: dict[float, NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class LimitGraph:
+    """An exported limit file and the fitted quantile models it was exported from."""
+
+    file: str
+    onnx_bytes: bytes
+    models: Mapping[float, Any]
+
+
+def rows_to_check(n: int, seed: int, cap: int | None) -> NDArray[np.intp]:
+    """Every row, or a sorted fixed-seed sample of ``cap`` rows when there are more.
+
+    Tree decisions are exact by construction (``float32.snap_thresholds_to_float32``), so
+    on large data the limit graphs are checked on a sample: scikit-learn's tree prediction
+    is the slowest step at a million rows.
+    """
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+
+
+def prove(
+    segmenter: bytes,
+    raw: NDArray[np.float64],
+    preprocessor: Pipeline,
+    kmeans: Any,
+    limit_graphs: Sequence[LimitGraph],
+    limit_raw: NDArray[np.float64],
+    limit_rows: NDArray[np.intp],
+) -> dict[str, Any]:
+    """The whole proof: scikit-learn's answers on the float32 values the graphs receive,
+    compared with onnxruntime's; the segmenter on every row, the limit graphs on
+    ``limit_rows``. Returns the manifest's ``parity`` section or raises ParityError."""
+    scaled32 = np.asarray(preprocessor.transform(float32_grid(raw)), dtype=np.float64)
+    segmenter_check = check_segmenter(
+        segmenter,
+        raw,
+        np.asarray(kmeans.predict(scaled32), dtype=np.int64),
+        np.asarray(kmeans.transform(scaled32), dtype=np.float64),
+        scaled32,
+    )
+    checked = limit_raw[limit_rows]
+    references = [expected_limits(graph, checked) for graph in limit_graphs]
+    result = verdict(segmenter_check, check_limits(checked, references))
+    result["limit_rows_checked"] = len(limit_rows)
+    return result
+
+
+def expected_limits(graph: LimitGraph, limit_raw: NDArray[np.float64]) -> LimitReference:
+    """scikit-learn's quantiles for ``limit_raw`` as the graph receives it (float32)."""
+    values = float32_grid(limit_raw)
+    expected = {q: np.asarray(m.predict(values), dtype=np.float64) for q, m in graph.models.items()}
+    return LimitReference(graph.file, graph.onnx_bytes, expected)
 
 
 def _session(model: bytes) -> ort.InferenceSession:

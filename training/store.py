@@ -32,33 +32,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.contract.bundle import MANIFEST_NAME, POINTER_NAME, Manifest, ManifestError
 from tqdm import tqdm
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-MANIFEST = "manifest.json"
-POINTER = "current"
+MANIFEST = MANIFEST_NAME
+POINTER = POINTER_NAME
 DEFAULT_PREFIX = "models/"
 HISTORY_LIMIT = 20
-REQUIRED_MANIFEST_KEYS = (
-    "version",
-    "created_at",
-    "k",
-    "features",
-    "files",
-    "segmenter",
-    "limit_model",
-    "segments",
-    "elbow",
-    "parity",
-    "data",
-    "libraries",
-)
 _VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _CONTENT_TYPES = {".json": "application/json", ".png": "image/png"}
@@ -145,10 +132,12 @@ class PublishResult:
     notes: tuple[str, ...] = field(default=())
 
 
-def load_bundle(bundle_dir: Path) -> dict[str, Any]:
+def load_bundle(bundle_dir: Path) -> Manifest:
     """Check a local bundle and return its manifest, or raise :class:`BundleInvalid`.
 
-    Every problem is collected so the message lists all of them at once.
+    The manifest is read through the bundle contract (schema version first, then every
+    section); then every problem with the files is collected so the message lists all
+    of them at once.
     """
     manifest_path = bundle_dir / MANIFEST
     if not bundle_dir.is_dir():
@@ -156,44 +145,36 @@ def load_bundle(bundle_dir: Path) -> dict[str, Any]:
     if not manifest_path.is_file():
         raise BundleInvalid(f"{bundle_dir} has no {MANIFEST}: not a bundle (or training failed)")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleInvalid(f"{manifest_path} is not valid JSON: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise BundleInvalid(f"{manifest_path} must hold a JSON object")
-    problems = [f"manifest has no '{key}'" for key in REQUIRED_MANIFEST_KEYS if key not in manifest]
-    version = manifest.get("version")
-    if version is not None and (
-        not isinstance(version, str) or not _VERSION_PATTERN.match(version) or version == POINTER
-    ):
+        manifest = Manifest.loads(manifest_path.read_bytes())
+    except ManifestError as exc:
+        raise BundleInvalid(f"{manifest_path}: {exc}") from exc
+    problems = []
+    version = manifest.version
+    if not _VERSION_PATTERN.match(version) or version == POINTER:
         problems.append(f"version {version!r} is not a valid version name")
-    parity = manifest.get("parity")
-    if isinstance(parity, dict) and parity.get("passed") is not True:
+    if not manifest.parity.passed:
         problems.append("parity check did not pass: this bundle must not be served")
-    files = manifest.get("files")
-    if "files" in manifest and (not isinstance(files, dict) or not files):
+    if not manifest.files:
         problems.append("'files' must be a non-empty object of file name -> {sha256, bytes}")
-    elif isinstance(files, dict):
-        problems += _check_local_files(bundle_dir, files)
+    problems += _check_local_files(bundle_dir, manifest)
     if problems:
         raise BundleInvalid(f"bundle {bundle_dir} is not valid: " + "; ".join(problems))
     return manifest
 
 
-def _check_local_files(bundle_dir: Path, files: dict[str, Any]) -> list[str]:
+def _check_local_files(bundle_dir: Path, manifest: Manifest) -> list[str]:
     problems: list[str] = []
-    for name, meta in files.items():
+    for name, entry in manifest.files.items():
         if name == MANIFEST or not _FILE_PATTERN.match(name):
             problems.append(f"file name {name!r} is not allowed in a bundle")
             continue
-        expected = meta.get("sha256") if isinstance(meta, dict) else None
         path = bundle_dir / name
         if not path.is_file():
             problems.append(f"{name} is listed but missing")
-        elif not isinstance(expected, str):
-            problems.append(f"{name} has no sha256 in the manifest")
-        elif (actual := _sha256(path.read_bytes())) != expected:
-            problems.append(f"{name} sha256 is {actual[:12]}..., manifest says {expected[:12]}...")
+        elif (actual := _sha256(path.read_bytes())) != entry.sha256:
+            problems.append(
+                f"{name} sha256 is {actual[:12]}..., manifest says {entry.sha256[:12]}..."
+            )
     return problems
 
 
@@ -220,7 +201,7 @@ class ModelStore:
         found = self._read_pointer()
         return found[0] if found else None
 
-    def current_manifest(self) -> dict[str, Any] | None:
+    def current_manifest(self) -> Manifest | None:
         """The manifest of the current version (None when nothing is current)."""
         pointer = self.current()
         return self._read_manifest(pointer.version) if pointer else None
@@ -238,30 +219,30 @@ class ModelStore:
             for v in self._version_names()
         ]
 
-    def verify(self, version: str) -> dict[str, Any]:
+    def verify(self, version: str) -> Manifest:
         """Download the version's manifest and every file it lists and check each sha256."""
         manifest = self._read_manifest(version)
         bad = []
-        for name, meta in manifest["files"].items():
+        for name, entry in manifest.files.items():
             body = self._get(self._key(version, name))
             if body is None:
                 bad.append(f"{name} is missing")
-            elif not isinstance(meta, dict) or _sha256(body) != meta.get("sha256"):
+            elif _sha256(body) != entry.sha256:
                 bad.append(f"{name} has the wrong sha256")
         if bad:
             raise VersionIncomplete(f"version {version} is not complete: " + "; ".join(bad))
         return manifest
 
-    def read_file(self, manifest: dict[str, Any], name: str) -> bytes:
+    def read_file(self, manifest: Manifest, name: str) -> bytes:
         """One file of the version ``manifest`` describes, checked against its sha256."""
-        version = str(manifest["version"])
-        meta = manifest["files"].get(name)
-        if not isinstance(meta, dict):
+        version = manifest.version
+        entry = manifest.files.get(name)
+        if entry is None:
             raise VersionIncomplete(f"version {version} lists no file {name!r}")
         body = self._get(self._key(version, name))
         if body is None:
             raise VersionIncomplete(f"version {version}: {name} is missing")
-        if _sha256(body) != meta.get("sha256"):
+        if _sha256(body) != entry.sha256:
             raise VersionIncomplete(f"version {version}: {name} has the wrong sha256")
         return body
 
@@ -272,7 +253,7 @@ class ModelStore:
     ) -> PublishResult:
         """Upload a verified local bundle, manifest last, verify it, then move the pointer."""
         manifest = load_bundle(bundle_dir)
-        version: str = manifest["version"]
+        version = manifest.version
         self.check_bucket()
         notes = []
         leftovers = self._list(self._key(version, ""))
@@ -283,7 +264,7 @@ class ModelStore:
             )
         if leftovers:
             notes.append(f"completed an earlier interrupted upload of {version}")
-        names = list(manifest["files"])
+        names = list(manifest.files)
         total = 0
         for name in tqdm(names, desc="upload", unit="file", disable=not progress):
             body = (bundle_dir / name).read_bytes()
@@ -377,7 +358,7 @@ class ModelStore:
                     ) from exc
                 raise
 
-    def _read_manifest(self, version: str) -> dict[str, Any]:
+    def _read_manifest(self, version: str) -> Manifest:
         if not _VERSION_PATTERN.match(version) or version == POINTER:
             raise VersionNotFound(f"{version!r} is not a valid version name")
         body = self._get(self._key(version, MANIFEST))
@@ -389,14 +370,9 @@ class ModelStore:
                 )
             raise VersionNotFound(f"no version {version} in {self.location}")
         try:
-            manifest = json.loads(body)
-            if not isinstance(manifest.get("files"), dict):
-                raise ValueError("no 'files' object")
-        except (ValueError, AttributeError) as exc:
-            raise VersionIncomplete(
-                f"version {version} has an unreadable {MANIFEST}: {exc}"
-            ) from exc
-        return manifest
+            return Manifest.loads(body)
+        except ManifestError as exc:
+            raise VersionIncomplete(f"version {version} has an unusable {MANIFEST}: {exc}") from exc
 
     def _describe(self, version: str) -> VersionInfo:
         try:
@@ -404,20 +380,18 @@ class ModelStore:
         except StoreError as exc:
             return VersionInfo(version, complete=False, problem=str(exc))
         sizes = self._list(self._key(version, ""))
-        missing = []
-        for name, meta in manifest["files"].items():
-            size = sizes.get(self._key(version, name))
-            expected = meta.get("bytes") if isinstance(meta, dict) else None
-            if size is None or (expected is not None and size != expected):
-                missing.append(name)
-        segments = tuple(str(s.get("name", s.get("id"))) for s in manifest.get("segments", []))
+        missing = [
+            name
+            for name, entry in manifest.files.items()
+            if sizes.get(self._key(version, name)) != entry.bytes
+        ]
         return VersionInfo(
             version,
             complete=not missing,
             problem=f"missing or truncated: {', '.join(missing)}" if missing else None,
-            created_at=manifest.get("created_at"),
-            k=manifest.get("k"),
-            segments=segments,
+            created_at=manifest.created_at,
+            k=manifest.k,
+            segments=tuple(s.name for s in manifest.segments),
         )
 
     def _version_names(self) -> list[str]:

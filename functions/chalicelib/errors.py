@@ -86,9 +86,17 @@ class UnsupportedMediaType(ProblemError):
 
 
 class ModelUnavailable(ProblemError):
-    """No model could be loaded (no bundle, a bad hash, S3 unreachable)."""
+    """No model could be loaded (no bundle, a bad hash, S3 unreachable).
+
+    ``detail`` is public: what an operator can do, no bucket keys or exception text.
+    ``reason`` is for the service log only (defaults to the detail).
+    """
 
     status, slug, title = 503, "model-unavailable", "Model unavailable"
+
+    def __init__(self, detail: str, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason or detail
 
 
 class ServiceMisconfigured(ProblemError):

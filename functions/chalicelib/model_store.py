@@ -1,9 +1,15 @@
 """Loading the model bundle from the S3 model store, verified, once per container.
 
 Layout (docs/contracts.md, section 1): ``<prefix><version>/manifest.json``, the files the
-manifest lists, and the ``<prefix>current`` pointer. Every listed file is fetched and its
+manifest lists, and the ``<prefix>current`` pointer. The manifest is read through the bundle
+contract (``chalicelib.contract.bundle``: schema version first); then only the files scoring
+reads (``Manifest.scoring_files``: the ONNX graphs, not the report files) are fetched, each
 sha256 checked against the manifest before anything is built from it; a mismatch refuses the
 whole version.
+
+A version that cannot be loaded is logged (``model load failed``: the version and the
+reason, never customer data) and counted (metric ``ModelLoadFailed``); the 503 a client may
+get says what an operator can do, without bucket keys or exception text.
 
 Refresh, off the request path: a warm container re-reads the ``current`` pointer at most
 every ``refresh_seconds`` (``MODEL_REFRESH_SECONDS``, default 60 s). The first request after
@@ -42,12 +48,10 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws
+from chalicelib import aws, observability
+from chalicelib.contract.bundle import MANIFEST_NAME, POINTER_NAME, Manifest, ManifestError
 from chalicelib.errors import BundleIntegrityError, ModelUnavailable
 
-SUPPORTED_SCHEMA_VERSION = 1
-POINTER_NAME = "current"
-MANIFEST_NAME = "manifest.json"
 FETCH_THREADS = 8
 
 S3_CLIENT_CONFIG = Config(
@@ -57,10 +61,10 @@ S3_CLIENT_CONFIG = Config(
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle: the manifest and the bytes of every file it lists."""
+    """A verified bundle: the typed manifest and the bytes of the files scoring reads."""
 
     version: str
-    manifest: dict[str, Any]
+    manifest: Manifest
     files: dict[str, bytes]
 
 
@@ -81,45 +85,62 @@ class BundleReader:
 
     def current_version(self) -> str:
         """The version the ``current`` pointer names."""
-        pointer = json.loads(self._get(self.prefix + POINTER_NAME))
+        missing = "no model is published yet: publish a bundle and promote it"
+        try:
+            pointer = json.loads(self._get(self.prefix + POINTER_NAME, missing))
+        except ValueError as error:
+            raise ModelUnavailable(
+                "the model pointer is unreadable: promote a version again",
+                reason=f"{POINTER_NAME}: {error}",
+            ) from error
         version = pointer.get("version") if isinstance(pointer, dict) else None
         if not isinstance(version, str) or not version:
-            raise ModelUnavailable("the model pointer 'current' names no version")
+            raise ModelUnavailable("the model pointer names no version: promote a version again")
         return version
 
     def read(self, version: str) -> Bundle:
-        """Fetch the manifest of ``version`` and every file it lists, checking each sha256."""
+        """Fetch the manifest of ``version`` and the files scoring reads, checking each sha256."""
         base = f"{self.prefix}{version}/"
-        manifest = json.loads(self._get(base + MANIFEST_NAME))
-        if manifest.get("schema_version") != SUPPORTED_SCHEMA_VERSION:
-            raise ModelUnavailable(
-                f"model {version} has manifest schema_version "
-                f"{manifest.get('schema_version')!r}; this service reads "
-                f"{SUPPORTED_SCHEMA_VERSION}"
-            )
-        listed: dict[str, dict[str, Any]] = manifest.get("files", {})
+        incomplete = f"model {version} is not complete in the model store: publish it again"
+        try:
+            manifest = Manifest.loads(self._get(base + MANIFEST_NAME, incomplete))
+        except ManifestError as error:
+            raise ModelUnavailable(f"model {version} was refused: {error}") from error
+        needed = manifest.scoring_files()
         with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
-            fetched = pool.map(lambda name: self._get(base + name), listed)
-            contents = dict(zip(listed, fetched, strict=True))
-        for name, expected in listed.items():
+            fetched = pool.map(lambda name: self._get(base + name, incomplete), needed)
+            contents = dict(zip(needed, fetched, strict=True))
+        for name in needed:
             digest = hashlib.sha256(contents[name]).hexdigest()
-            if digest != expected.get("sha256"):
+            expected = manifest.files[name].sha256
+            if digest != expected:
                 raise BundleIntegrityError(
-                    f"model {version}: {name} has sha256 {digest[:12]}..., the manifest says "
-                    f"{str(expected.get('sha256'))[:12]}...; version refused"
+                    f"model {version} was refused: {name} does not match the sha256 in its "
+                    "manifest; publish the version again or roll back",
+                    reason=f"{name} has sha256 {digest[:12]}..., manifest {expected[:12]}...",
                 )
         return Bundle(version=version, manifest=manifest, files=contents)
 
-    def _get(self, key: str) -> bytes:
+    def _get(self, key: str, missing: str) -> bytes:
+        """The object's bytes; ``missing`` is the public detail when it does not exist."""
+        where = f"s3://{self.bucket}/{key}"  # for the log only
         try:
             body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                missing = "the model bucket does not exist: check MODEL_BUCKET"
             if code in {"NoSuchKey", "404", "NoSuchBucket"}:
-                raise ModelUnavailable(f"no model found at s3://{self.bucket}/{key}") from error
-            raise ModelUnavailable(f"model store error reading {key}: {code}") from error
+                raise ModelUnavailable(missing, reason=f"{where}: {code}") from error
+            raise ModelUnavailable(
+                f"the model store refused the read ({code}): check the function's access to it",
+                reason=f"{where}: {code}",
+            ) from error
         except BotoCoreError as error:
-            raise ModelUnavailable(f"model store unreachable: {type(error).__name__}") from error
+            raise ModelUnavailable(
+                "the model store is unreachable; loading is retried",
+                reason=f"{where}: {type(error).__name__}: {error}",
+            ) from error
         return body
 
 
@@ -242,6 +263,7 @@ class ModelStore[T]:
     def _check(self) -> None:
         """Read the pointer; load and swap in a new version. Runs on the worker thread."""
         error: ModelUnavailable | None = ModelUnavailable("the model check was interrupted")
+        version: str | None = None
         try:
             version = self.pinned_version or self.reader.current_version()
             if version != self._version:
@@ -253,9 +275,12 @@ class ModelStore[T]:
             error = failure
         except Exception as failure:  # an unreadable or unbuildable bundle is not served
             error = ModelUnavailable(
-                f"model could not be loaded: {type(failure).__name__}: {failure}"
+                f"model {version} could not be loaded: the service log has the reason",
+                reason=f"{type(failure).__name__}: {failure}",
             )
         finally:  # whatever happened, the next check can start
+            if error is not None:
+                observability.model_load_failed(version, error.reason, serving=self._version)
             with self._lock:
                 self._schedule(error)
                 self._worker = None

@@ -4,7 +4,8 @@ Logs (Powertools Logger, JSON) carry the request id, route, status, latency, row
 cache outcome and the *names* of invalid fields, never a submitted value. Metrics (Powertools
 Metrics, embedded metric format) per request: ``ColdStart`` (first request of a container),
 ``Latency`` (ms), ``CacheHit``/``CacheMiss``/``CacheBypass`` (rows), ``Rows`` and
-``Error<Class>`` (e.g. ``ErrorValidationFailed``, ``ErrorModelUnavailable``). On every change
+``Error<Class>`` (e.g. ``ErrorValidationFailed``, ``ErrorModelUnavailable``); and
+``ModelLoadFailed`` when a model version cannot be loaded (logged with its reason). On every change
 of a dependency's circuit breaker: ``Breaker<Name><State>`` (e.g. ``BreakerCacheUnavailable``,
 ``BreakerCacheRecovering``, ``BreakerCacheOk``) and a warning log line.
 """
@@ -59,6 +60,17 @@ def breaker_changed(name: str, old: str, new: str) -> None:
     metric = f"Breaker{name.capitalize()}{new.capitalize()}"
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     logger.warning("dependency state changed", extra={"dependency": name, "from": old, "to": new})
+
+
+def model_load_failed(version: str | None, reason: str, serving: str | None) -> None:
+    """A model version could not be loaded: one error line and the ``ModelLoadFailed`` metric.
+
+    ``reason`` names files, hashes or S3 keys, never a customer value. The metric goes out
+    with the next request's flush.
+    """
+    metrics.add_metric(name="ModelLoadFailed", unit=MetricUnit.Count, value=1)
+    details = {"model_version": version, "reason": reason, "serving_version": serving}
+    logger.error("model load failed", extra=details)
 
 
 def count_rows(scored: int, failed: int) -> None:

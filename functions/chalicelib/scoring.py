@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from chalicelib.contract.bundle import Segment as ManifestSegment
 from chalicelib.model_store import Bundle
 from chalicelib.validation import Validator, ValidRecord
 
 Result = dict[str, Any]
 
-LIMIT_FEATURE = "CREDIT_LIMIT"
 LIMIT_NOTE = "Look-alike benchmark from customers of this segment, not a credit decision."
 SUGGESTIONS = {
     "below": "consider an increase",
@@ -74,41 +74,45 @@ class ScoringModel:
         manifest = bundle.manifest
         self.version = bundle.version
         self.manifest = manifest
-        self.features: tuple[str, ...] = tuple(f["name"] for f in manifest["features"])
+        self.features: tuple[str, ...] = manifest.feature_names
         self.defaults = np.array(
-            [np.nan if f.get("default") is None else f["default"] for f in manifest["features"]],
+            [np.nan if f.default is None else f.default for f in manifest.features],
             dtype=np.float64,
         )
-        self.validator = Validator(manifest["features"], manifest.get("id_field", "CUST_ID"))
-        segmenter = manifest["segmenter"]
-        self._segmenter = new_session(bundle.files[segmenter["file"]])
-        self._segmenter_input = segmenter.get("input", "features")
-        limit = manifest["limit_model"]
-        self._limit_columns = [self.features.index(n) for n in limit["features"]]
-        self._limit_position = self.features.index(LIMIT_FEATURE)
-        self.segments = [self._segment(s) for s in manifest["segments"]]
+        self.validator = Validator([f.to_json() for f in manifest.features], manifest.id_field)
+        self._segmenter = new_session(bundle.files[manifest.segmenter.file])
+        self._segmenter_input = manifest.segmenter.input
+        limit = manifest.limit_model
+        self._limit_columns = [self.features.index(n) for n in limit.features]
+        self._limit_position = self.features.index(limit.target)
+        self._limit_outputs = list(limit.outputs)
+        self.segments = [self._segment(s) for s in manifest.segments]
         self._limit_files = sorted({s.limit_file for s in self.segments})
         self._limit_sessions = [new_session(bundle.files[name]) for name in self._limit_files]
         self._segment_limit = np.array(
             [self._limit_files.index(s.limit_file) for s in self.segments]
         )
-        self._centroids = np.array([s["centroid"] for s in manifest["segments"]], np.float64)
-        self._map_components = np.array(manifest["map"]["components"], np.float64)
-        self._map_mean = np.array(manifest["map"]["mean"], np.float64)
+        self._centroids = np.array([s.centroid for s in manifest.segments], np.float64)
+        self._map_components = np.array(manifest.map.components, np.float64)
+        self._map_mean = np.array(manifest.map.mean, np.float64)
 
-    def _segment(self, segment: dict[str, Any]) -> _Segment:
-        limit = segment.get("limit_model") or {}
+    def _segment(self, segment: ManifestSegment) -> _Segment:
         return _Segment(
-            header={k: segment[k] for k in ("id", "name", "description", "action")},
-            medians=[segment.get("medians", {}).get(n) for n in self.features],
-            percentiles=[float(p) for p in segment["distance_percentiles"]],
-            limit_file=limit.get("file", self.manifest["limit_model"]["global_file"]),
-            limit_source=limit.get("source", "global"),
+            header={
+                "id": segment.id,
+                "name": segment.name,
+                "description": segment.description,
+                "action": segment.action,
+            },
+            medians=[segment.medians.get(n) for n in self.features],
+            percentiles=list(segment.distance_percentiles),
+            limit_file=segment.limit_model.file,
+            limit_source=segment.limit_model.source,
         )
 
     @property
     def k(self) -> int:
-        return int(self.manifest["k"])
+        return self.manifest.k
 
     def matrix(self, records: Sequence[ValidRecord]) -> np.ndarray:
         """float32 [N, 17] in graph column order, NaN for a missing value."""
@@ -215,7 +219,7 @@ class ScoringModel:
     def _limit_bands(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """[N, 3] sorted p25/p50/p75, one onnxruntime run per limit model in use."""
         limit_inputs = np.ascontiguousarray(features[:, self._limit_columns])
-        outputs = ["p25", "p50", "p75"]
+        outputs = self._limit_outputs
         if len(self._limit_sessions) == 1:  # every segment uses the global model
             bands = np.concatenate(
                 self._limit_sessions[0].run(outputs, {"features": limit_inputs}), axis=1

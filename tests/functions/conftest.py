@@ -8,7 +8,9 @@ cannot clash with another part's ``app`` module in the same test session.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import logging
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -73,6 +75,25 @@ def schema_features() -> list[dict[str, Any]]:
         entry.update(train_min=low, train_max=high, default=(low + high) / 2)
         entries.append(entry)
     return entries
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """The service's JSON log lines, formatted by its own Powertools formatter."""
+    from chalicelib.observability import SERVICE, logger
+
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(logger.registered_formatter)
+    standard = logging.getLogger(SERVICE)  # the logging.Logger behind Powertools' Logger
+    standard.addHandler(handler)
+    yield lines
+    standard.removeHandler(handler)
+
+
+def emitted(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of a log or of printed output (metrics), parsed."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture

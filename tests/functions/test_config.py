@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 from chalicelib import runtime
@@ -14,19 +12,6 @@ from chalicelib.config import ConfigError, Settings
 from tests.functions.conftest import ApiFactory
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    from chalicelib.observability import SERVICE, logger
-
-    lines = io.StringIO()
-    handler = logging.StreamHandler(lines)
-    handler.setFormatter(logger.registered_formatter)
-    standard = logging.getLogger(SERVICE)
-    standard.addHandler(handler)
-    yield lines
-    standard.removeHandler(handler)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from chalicelib import runtime
+from chalicelib.contract.bundle import MANIFEST_NAME, SCHEMA_VERSION
 from chalicelib.errors import BundleIntegrityError, ModelUnavailable
 from chalicelib.model_store import Bundle, BundleReader, ModelStore
 
@@ -18,9 +20,11 @@ from tests.functions.conftest import (
     ApiFactory,
     TrainedBundle,
     copy_bundle,
+    emitted,
     post_json,
 )
 from tests.functions.test_api import problem
+from training.store import BundleInvalid
 from training.store import ModelStore as PublishingStore
 
 V2 = "20991231T000000Z-00000002"
@@ -48,14 +52,15 @@ def test_no_bundle_is_a_503_on_every_model_route(
 ) -> None:
     client = make_api()
     body = problem(post_json(client, "/v1/segment", valid_row), 503)
-    assert "no model found" in body["detail"]
+    assert body["detail"] == "no model is published yet: publish a bundle and promote it"
     for path in ("/v1/health", "/v1/model", "/v1/segments"):
         problem(client.http.get(path), 503)
     problem(post_json(client, "/v1/segment/batch", {"customers": [valid_row]}), 503)
 
 
 def test_missing_bucket_is_a_503(make_api: ApiFactory, aws: None) -> None:
-    assert "no model found" in problem(make_api().http.get("/v1/health"), 503)["detail"]
+    detail = problem(make_api().http.get("/v1/health"), 503)["detail"]
+    assert detail == "the model bucket does not exist: check MODEL_BUCKET"
 
 
 def test_file_with_wrong_hash_is_refused(
@@ -63,25 +68,70 @@ def test_file_with_wrong_hash_is_refused(
 ) -> None:
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{published}/segmenter.onnx", Body=b"tampered")
     body = problem(post_json(make_api(), "/v1/segment", valid_row), 503)
-    assert "segmenter.onnx has sha256" in body["detail"]
-    assert "refused" in body["detail"]
+    assert body["detail"] == (
+        f"model {published} was refused: segmenter.onnx does not match the sha256 in its "
+        "manifest; publish the version again or roll back"
+    )
 
 
-def test_reader_checks_every_listed_file(s3: Any, published: str) -> None:
+def test_reader_fetches_and_checks_only_what_scoring_reads(s3: Any, published: str) -> None:
     reader = BundleReader(BUCKET, PREFIX, s3_client=s3)
     bundle = reader.read(published)
-    assert set(bundle.files) == set(bundle.manifest["files"])
-    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{published}/elbow.json", Body=b"{}")
-    with pytest.raises(BundleIntegrityError, match=r"elbow\.json"):
+    assert set(bundle.files) == set(bundle.manifest.scoring_files())
+    assert "elbow.png" in bundle.manifest.files and "elbow.png" not in bundle.files
+    assert {"segmenter.onnx", "limit_global.onnx"} <= set(bundle.files)
+    # A report file scoring never reads is not even downloaded...
+    s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}{published}/elbow.png")
+    assert reader.read(published).version == published
+    # ...while every graph it does read is still checked against its sha256.
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{published}/limit_global.onnx", Body=b"x")
+    with pytest.raises(BundleIntegrityError, match=r"limit_global\.onnx"):
         reader.read(published)
 
 
-def test_unsupported_manifest_schema_is_refused(
+def test_unsupported_manifest_schema_is_refused_on_publish_and_on_load(
     s3: Any, store: PublishingStore, bundle: TrainedBundle, tmp_path: Path
 ) -> None:
-    store.publish(copy_bundle(bundle, tmp_path / "b", V2, schema_version=2))
-    with pytest.raises(ModelUnavailable, match="schema_version 2"):
+    expected = f"schema_version 1 is not supported: this code reads schema_version {SCHEMA_VERSION}"
+    old = copy_bundle(bundle, tmp_path / "b", V2, schema_version=1)
+    with pytest.raises(BundleInvalid, match=expected):
+        store.publish(old)
+    # Put there by other means (an older publisher): the loader says the same.
+    for name in [*bundle.manifest["files"], MANIFEST_NAME]:
+        body = (old / name).read_bytes()
+        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{V2}/{name}", Body=body)
+    with pytest.raises(ModelUnavailable, match=expected):
         BundleReader(BUCKET, PREFIX, s3_client=s3).read(V2)
+
+
+def test_a_version_that_fails_to_load_is_logged_and_counted(
+    make_api: ApiFactory,
+    s3: Any,
+    store: PublishingStore,
+    bundle: TrainedBundle,
+    published: str,
+    tmp_path: Path,
+    valid_row: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+    log_lines: io.StringIO,
+) -> None:
+    client = make_api(MODEL_REFRESH_SECONDS="0", POWERTOOLS_METRICS_DISABLED="false")
+    assert post_json(client, "/v1/segment", valid_row).json_body["model_version"] == published
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{V2}/segmenter.onnx", Body=b"tampered")
+    capfd.readouterr()
+    post_json(client, "/v1/segment", valid_row)  # starts the background check of V2
+    assert runtime.get_model_store().wait_idle(30)
+    after = post_json(client, "/v1/segment", valid_row).json_body  # flushes the metrics
+    assert after["model_version"] == published  # the old version keeps serving
+    (failure,) = [r for r in emitted(log_lines.getvalue()) if r["message"] == "model load failed"]
+    assert failure["level"] == "ERROR"
+    assert (failure["model_version"], failure["serving_version"]) == (V2, published)
+    assert failure["reason"].startswith("segmenter.onnx has sha256")
+    assert str(valid_row["BALANCE"]) not in log_lines.getvalue()
+    counted = [m for m in emitted(capfd.readouterr().out) if "ModelLoadFailed" in m]
+    values = [m["ModelLoadFailed"] for m in counted]  # EMF writes a value or a list of them
+    assert sum(sum(v) if isinstance(v, list) else v for v in values) == 1
 
 
 def test_promotion_is_picked_up_after_the_refresh_interval(

@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import io
-import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.functions.conftest import ApiFactory, post_json
+from tests.functions.conftest import ApiFactory, emitted, post_json
 
 SECRET_BALANCE = 4321.987654
 SECRET_ID = "C-PRIVATE-77"
-
-
-def emitted(text: str) -> list[dict[str, Any]]:
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            lines.append(json.loads(line))
-    return lines
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """The service's JSON log lines, formatted by its own Powertools formatter."""
-    from chalicelib.observability import SERVICE, logger
-
-    lines = io.StringIO()
-    handler = logging.StreamHandler(lines)
-    handler.setFormatter(logger.registered_formatter)
-    standard = logging.getLogger(SERVICE)  # the logging.Logger behind Powertools' Logger
-    standard.addHandler(handler)
-    yield lines
-    standard.removeHandler(handler)
 
 
 def test_logs_and_metrics_without_customer_values(

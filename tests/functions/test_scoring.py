@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from chalicelib.cache import InMemoryCache
+from chalicelib.contract.bundle import Manifest
 from chalicelib.model_store import Bundle
 from chalicelib.scoring import ScoringModel, _percentile, _typicality
 from chalicelib.service import ScoringService
@@ -18,9 +19,9 @@ from tests.functions.test_agreement import real_rows
 
 @pytest.fixture(scope="module")
 def model(bundle: TrainedBundle) -> ScoringModel:
-    manifest = bundle.manifest
-    files = {name: (bundle.path / name).read_bytes() for name in manifest["files"]}
-    return ScoringModel(Bundle(manifest["version"], manifest, files))
+    manifest = Manifest.from_json(bundle.manifest)
+    files = {name: (bundle.path / name).read_bytes() for name in manifest.scoring_files()}
+    return ScoringModel(Bundle(manifest.version, manifest, files))
 
 
 def test_percentile_lookup_matches_numpy_interp(model: ScoringModel) -> None:

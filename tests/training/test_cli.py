@@ -244,21 +244,22 @@ def test_train_on_real_data_keeps_ids_of_the_published_version(
 
     out = capsys.readouterr().out
     assert code == EXIT_OK
-    assert f"note: keeping segment ids of the current version {published['version']}" in out
+    assert f"note: keeping segment ids of the current version {published.version}" in out
     summary = last_line(out)
     manifest = load_bundle(out_dir)
-    assert summary.startswith(f"bundle {manifest['version']}: 8950 rows, k={manifest['k']}")
-    assert manifest["data"]["sha256"] == published["data"]["sha256"]
-    assert [s["name"] for s in manifest["segments"]] == [s["name"] for s in published["segments"]]
+    assert summary.startswith(f"bundle {manifest.version}: 8950 rows, k={manifest.k}")
+    assert manifest.data.sha256 == published.data.sha256
+    assert [s.name for s in manifest.segments] == [s.name for s in published.segments]
     # Same data: the published model's segments of the training rows are its own labels.
-    moved = manifest["migration"]
-    assert moved["from_version"] == published["version"] and moved["rows"] == 8950
+    moved = manifest.migration
+    assert moved is not None
+    assert moved["from_version"] == published.version and moved["rows"] == 8950
     row_sums = [sum(row) for row in moved["matrix"]]
-    assert row_sums == np.bincount(trained_bundle.labels, minlength=published["k"]).tolist()
-    assert moved["changed"] == 8950 - sum(moved["matrix"][i][i] for i in range(manifest["k"]))
+    assert row_sums == np.bincount(trained_bundle.labels, minlength=published.k).tolist()
+    assert moved["changed"] == 8950 - sum(moved["matrix"][i][i] for i in range(manifest.k))
 
     assert main(["publish", str(out_dir), "--no-progress", *store], s3_client=s3) == EXIT_OK
-    assert last_line(capsys.readouterr().out).endswith(f"(previous: {published['version']})")
+    assert last_line(capsys.readouterr().out).endswith(f"(previous: {published.version})")
 
 
 def test_train_with_a_reference_whose_segmenter_cannot_score_exits_2(

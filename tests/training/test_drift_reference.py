@@ -50,10 +50,12 @@ def test_build_records_missing_share_and_segment_shares() -> None:
 def test_the_bundle_carries_the_real_training_distribution(
     trained_bundle: BundleSummary,
 ) -> None:
-    reference = trained_bundle.manifest["drift_reference"]
+    typed = trained_bundle.manifest.drift_reference
+    assert typed is not None
+    reference = typed.to_json()
     assert reference["rows"] == trained_bundle.rows
     assert [f["name"] for f in reference["features"]] == [
-        f["name"] for f in trained_bundle.manifest["features"]
+        f.name for f in trained_bundle.manifest.features
     ]
     frame = validate_file(REAL_DATA).frame
     assert frame is not None

@@ -10,13 +10,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from tests.fixtures_bundle import REAL_DATA
 from training import parity
 from training.clustering import fit_segments
-from training.export import (
-    export_quantile_models,
-    export_segmenter,
-    float32_grid,
-    quantile_output_name,
-    snap_thresholds_to_float32,
-)
+from training.export import export_quantile_models, export_segmenter, quantile_output_name
+from training.float32 import float32_grid, snap_thresholds_to_float32
 from training.preprocess import make_preprocessor
 from training.schema import FEATURE_NAMES, LIMIT_MODEL_FEATURES, LIMIT_TARGET
 from training.validation import validate_file

@@ -42,7 +42,7 @@ def test_published_segmenter_gives_the_published_training_labels(
     assert frame is not None
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     published = _published(trained_bundle)
-    assert published.version == trained_bundle.manifest["version"]
+    assert published.version == trained_bundle.manifest.version
     # Columns given in another order are put back in the graph's order by name.
     reversed_names = tuple(reversed(FEATURE_NAMES))
     labels = migration.published_labels(published, raw[:, ::-1], reversed_names)
@@ -58,7 +58,7 @@ def test_retrain_against_a_published_model_records_exact_migration(tmp_path: Pat
     options = {"k": 3, "k_range": (3, 3), "progress": False, "stability_resamples": 2}
     with threadpool_limits(limits=1, user_api="openmp"):  # see tests/fixtures_bundle.py
         first = build_bundle(small, tmp_path / "a", **options)  # type: ignore[arg-type]
-    assert first.manifest["migration"] is None
+    assert first.manifest.migration is None
     # Another seed and 300 customers' balances and cash advances multiplied by 20.
     shifted = small.copy()
     shifted.loc[:299, ["BALANCE", "CASH_ADVANCE"]] *= 20
@@ -70,7 +70,8 @@ def test_retrain_against_a_published_model_records_exact_migration(tmp_path: Pat
             published=_published(first),
             **options,  # type: ignore[arg-type]
         )
-    section = again.manifest["migration"]
+    section = again.manifest.migration
+    assert section is not None
     assert section["from_version"] == first.version
     # Old segments: the published model on the rows trained on now (shifted included).
     raw = shifted.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)

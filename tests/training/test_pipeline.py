@@ -12,11 +12,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from chalicelib.contract.bundle import SCHEMA_VERSION, Manifest
 
 from tests.fixtures_bundle import REAL_DATA
-from training import parity
+from training import parity, stages
+from training.clustering import reference_centroids
 from training.data import file_sha256
-from training.pipeline import BundleSummary, ParityError, build_bundle
+from training.pipeline import BundleSummary, ParityError, StepClock, build_bundle
 from training.schema import FEATURE_NAMES, LIMIT_MODEL_FEATURES
 from training.validation import validate_file
 
@@ -79,7 +81,8 @@ def _no_nan(value: Any) -> bool:
 
 def test_manifest_has_every_contract_section(manifest: dict[str, Any]) -> None:
     assert manifest.keys() >= MANIFEST_KEYS
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert manifest["limit_model"]["target"] == "CREDIT_LIMIT"
     assert manifest["id_field"] == "CUST_ID"
     assert manifest["data"] == {
         "file": "CC_GENERAL.csv",
@@ -112,14 +115,7 @@ def test_every_listed_file_exists_with_its_sha256(
     trained_bundle: BundleSummary, manifest: dict[str, Any]
 ) -> None:
     k = manifest["k"]
-    expected = {
-        "segmenter.onnx",
-        "limit_global.onnx",
-        "profiles.json",
-        "elbow.json",
-        "elbow.png",
-        "metrics.json",
-    }
+    expected = {"segmenter.onnx", "limit_global.onnx", "elbow.png"}
     expected |= {s["limit_model"]["file"] for s in manifest["segments"]}
     assert set(manifest["files"]) == expected
     for name, entry in manifest["files"].items():
@@ -153,8 +149,6 @@ def test_segments_are_complete_and_consistent(
         assert segment["distance_percentiles"] == sorted(segment["distance_percentiles"])
         assert set(segment["example"]) == set(FEATURE_NAMES)
         assert segment["limit_model"]["source"] in {"segment", "global"}
-    profiles = json.loads((trained_bundle.out_dir / "profiles.json").read_text())
-    assert profiles == segments
 
 
 def test_segmenter_reproduces_training_labels_and_typicality(
@@ -215,7 +209,7 @@ def test_a_failed_parity_check_leaves_no_manifest(
 def test_k_override_and_reference_ids(tmp_path: Path) -> None:
     first = build_bundle(_small_frame(), tmp_path / "a", k=4, k_range=(4, 4), progress=False)
     assert first.k == 4 and first.k_source == "override"
-    reference = [s["centroid_raw"] for s in first.manifest["segments"]]
+    reference = reference_centroids(first.manifest)
     again = build_bundle(
         _small_frame(),
         tmp_path / "b",
@@ -230,3 +224,47 @@ def test_k_override_and_reference_ids(tmp_path: Path) -> None:
     np.add.at(confusion, (first.labels, again.labels), 1)
     assert list(confusion.argmax(axis=1)) == [0, 1, 2, 3]
     assert np.trace(confusion) / confusion.sum() >= 0.95
+
+
+def test_every_stage_is_timed_the_last_one_included(manifest: dict[str, Any]) -> None:
+    run = manifest["training"]
+    assert list(run["step_seconds"]) == list(StepClock.STEPS)
+    assert all(seconds >= 0 for seconds in run["step_seconds"].values())
+    assert sum(run["step_seconds"].values()) <= run["seconds"]
+
+
+def test_every_number_is_written_once(trained_bundle: BundleSummary) -> None:
+    """The manifest is the only JSON in the bundle: no copy of its sections elsewhere."""
+    assert sorted(p.name for p in trained_bundle.out_dir.glob("*.json")) == ["manifest.json"]
+    manifest = json.loads((trained_bundle.out_dir / "manifest.json").read_text())
+    assert "algorithm" not in manifest["elbow"]  # training.algorithm has it
+    assert "limit_parity_rows" not in manifest["training"]  # parity.limit_rows_checked has it
+
+
+def test_the_written_manifest_reads_back_through_the_contract(
+    trained_bundle: BundleSummary, manifest: dict[str, Any]
+) -> None:
+    typed = Manifest.from_json(manifest)
+    assert typed == trained_bundle.manifest
+    assert typed.to_json() == manifest  # nothing lost or added on the way
+    assert set(typed.scoring_files()) == set(manifest["files"]) - {"elbow.png"}
+
+
+def test_the_stages_run_alone(tmp_path: Path) -> None:
+    """Each stage takes the typed results of the ones before it, nothing else."""
+    raw = _small_frame(800).loc[:, list(FEATURE_NAMES)].to_numpy(np.float64)
+    options = stages.Options(
+        k=3, k_range=(3, 3), seed=1, scalable=False, progress=False, stability_resamples=2
+    )
+    data = stages.preprocess(raw)
+    assert data.scaled.shape == raw.shape and not np.isnan(data.scaled).any()
+    stable = stages.check_stability(data, stages.choose_k(data, options), options)
+    assert stable.chosen.k == 3 and stable.result.resamples == 2
+    clusters = stages.cluster(data, stable.chosen, options, None)
+    assert clusters.centers.shape == (3, 17) and set(clusters.labels.tolist()) == {0, 1, 2}
+    described = stages.describe(data, clusters, stable, options, published=None)
+    assert [p["id"] for p in described.profiles] == [0, 1, 2]
+    assert len({n["name"] for n in described.names}) == 3
+    assert described.drift_reference.rows == 800
+    assert described.migration is None
+    assert [s["id"] for s in described.stability["segments"]] == [0, 1, 2]

@@ -122,15 +122,16 @@ def test_apply_choice_records_the_move_in_the_elbow_decision() -> None:
 def test_the_real_bundle_records_stability_and_how_k_was_chosen(
     trained_bundle: BundleSummary,
 ) -> None:
-    section = trained_bundle.manifest["stability"]
+    section = trained_bundle.manifest.stability
+    assert section is not None
     assert section["resamples"] >= 20
     assert section["threshold"] == stability.STABLE_ARI
     assert list(section["ari_mean"]) == [str(k) for k in range(2, 11)]
-    assert section["k"] == trained_bundle.k == trained_bundle.manifest["elbow"]["k"]
+    assert section["k"] == trained_bundle.k == trained_bundle.manifest.elbow.k
     assert section["rule"] == "knee" and section["reason"]
     if section["rule_k"] != section["k"]:
         assert trained_bundle.k_source == "stability"
     assert section["ari_mean"][str(trained_bundle.k)] >= stability.STABLE_ARI
     assert [s["id"] for s in section["segments"]] == list(range(trained_bundle.k))
     assert all(0.0 <= s["jaccard"] <= 1.0 for s in section["segments"])
-    assert trained_bundle.manifest["training"]["step_seconds"]["stability"] > 0
+    assert trained_bundle.manifest.training.step_seconds["stability"] > 0

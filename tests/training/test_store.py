@@ -238,11 +238,21 @@ def test_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
         (lambda d: (d / "profiles.json").write_text("[]"), "profiles.json sha256 is"),
         (lambda d: (d / "manifest.json").unlink(), "has no manifest.json"),
         (lambda d: (d / "manifest.json").write_text("{"), "not valid JSON"),
-        (lambda d: _edit(d, lambda m: m.pop("segments")), "manifest has no 'segments'"),
+        (lambda d: _edit(d, lambda m: m.pop("segments")), "segments is missing"),
+        (lambda d: _edit(d, lambda m: m.update(schema_version=1)), "schema_version 1 is not"),
         (lambda d: _edit(d, lambda m: m["parity"].update(passed=False)), "parity check did not"),
         (lambda d: _edit(d, lambda m: m.update(version="a/b")), "not a valid version name"),
     ],
-    ids=["missing-file", "wrong-sha", "no-manifest", "bad-json", "no-key", "parity", "version"],
+    ids=[
+        "missing-file",
+        "wrong-sha",
+        "no-manifest",
+        "bad-json",
+        "no-key",
+        "old-schema",
+        "parity",
+        "version",
+    ],
 )
 def test_invalid_local_bundle_is_refused_before_any_upload(
     s3: S3Client, store: ModelStore, make_bundle: BundleFactory, damage: Any, message: str

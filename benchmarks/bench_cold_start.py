@@ -193,13 +193,14 @@ def run_probe(probe: str, env: dict[str, str], cwd: Path, *args: str) -> dict[st
 def publish(aws_url: str, bundle_dir: Path, rows: list[dict[str, Any]]) -> None:
     """The bundle as training publishes it, the cache table, the baseline's pickle."""
     import boto3
+    from chalicelib.contract.bundle import MANIFEST_NAME, Manifest
 
     from training.store import ModelStore
 
     s3 = boto3.client("s3", endpoint_url=aws_url)
     s3.create_bucket(Bucket=BUCKET)
     ModelStore(BUCKET, s3_client=s3).publish(bundle_dir)
-    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    manifest = Manifest.loads((bundle_dir / MANIFEST_NAME).read_bytes())
     blob = pickle.dumps(fit_sklearn_models(manifest, rows))
     s3.put_object(Bucket=BUCKET, Key=BASELINE_KEY, Body=blob)
     dynamodb = boto3.client("dynamodb", endpoint_url=aws_url)

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from chalicelib.contract.bundle import Manifest
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import app_test as app_test_module
@@ -80,7 +81,8 @@ def migrated_api(trained_bundle: Any, tmp_path_factory: pytest.TempPathFactory) 
     bundle = tmp_path_factory.mktemp("migrated") / "bundle"
     shutil.copytree(trained_bundle.out_dir, bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
-    published = migration.from_manifest(manifest, (bundle / "segmenter.onnx").read_bytes())
+    typed = Manifest.from_json(manifest)
+    published = migration.from_manifest(typed, (bundle / "segmenter.onnx").read_bytes())
     frame = validate_file(REAL_DATA).frame
     assert frame is not None
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)

@@ -219,8 +219,7 @@ def _score_stream(
         header, rows = read_csv(text)
         model = service.get_model()
         check = check_file_header(model, header, summary)
-        # drift.reference_of reads the manifest's JSON form (its tests use partial ones).
-        tracker.append(reports.FileReport(model.manifest.to_json(), model.version))
+        tracker.append(reports.FileReport(model.manifest, model.version))
         for chunk in _chunks(rows, check, model.validator.id_field):
             _score_chunk(chunk, service, results, errors, summary, tracker[0])
     except CsvError as error:

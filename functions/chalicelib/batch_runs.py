@@ -56,6 +56,7 @@ from chalicelib.batch_files import (
     write_file_problems,
     write_summary,
 )
+from chalicelib.contract.bundle import Manifest
 from chalicelib.contract.row import (
     EMPTY_FILE,
     ERROR_COLUMNS,
@@ -444,12 +445,11 @@ def _write_report(s3: Any, run: Run, planned: Plan, summary: Summary) -> str | N
         return None
 
 
-def _manifest_model(run: Run) -> dict[str, Any]:
+def _manifest_model(run: Run) -> Manifest:
     """The pinned version's manifest (the drift reference travels in it)."""
     from chalicelib import runtime  # the per-container model of that version
 
-    manifest: dict[str, Any] = runtime.get_service_for(run.model_version).get_model().manifest
-    return manifest
+    return runtime.get_service_for(run.model_version).get_model().manifest
 
 
 def _segment_source(s3: Any, run: Run, kind: str, number: int) -> s3_concat.Source:

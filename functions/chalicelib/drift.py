@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from chalicelib.contract.bundle import Manifest
+
 REPORT_SCHEMA_VERSION = 1
 PSI_EPSILON = 1e-4
 PSI_WATCH = 0.1
@@ -73,9 +75,12 @@ class Reference:
         return tuple(f.name for f in self.features)
 
 
-def reference_of(manifest: Mapping[str, Any]) -> Reference:
+def reference_of(model: Manifest | Mapping[str, Any]) -> Reference:
     """The manifest's drift reference. A bundle without one (trained before it existed)
-    still gives the features' ranges and the segment shares, just no bins to compare."""
+    still gives the features' ranges and the segment shares, just no bins to compare.
+
+    Takes the typed manifest, or its JSON form (tests build partial ones)."""
+    manifest = model.to_json() if isinstance(model, Manifest) else model
     drift = manifest.get("drift_reference") or {}
     binned = {f["name"]: f for f in drift.get("features") or []}
     features = []

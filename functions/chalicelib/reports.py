@@ -23,6 +23,7 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import aws, drift, observability
+from chalicelib.contract.bundle import Manifest
 from chalicelib.contract.row import ID_FIELD
 
 REPORTS_PREFIX = "batch/reports/"
@@ -119,7 +120,7 @@ class ReportStore:
 class FileReport:
     """The drift counts of one file being scored, and its report at the end."""
 
-    def __init__(self, manifest: Mapping[str, Any], model_version: str) -> None:
+    def __init__(self, manifest: Manifest | Mapping[str, Any], model_version: str) -> None:
         self.reference = drift.reference_of(manifest)
         self.counts = drift.new_counts(self.reference)
         self.model_version = model_version

@@ -38,6 +38,15 @@ from chalicelib.validation import ValidRecord
 #: running then finishes in the background while the old model serves.
 RESTORE_CHECK_SECONDS = 5.0
 
+#: How long an on-demand init waits for the model. Lambda allows an on-demand (or
+#: provisioned) init 10 s before it gives up and runs init again inside the first
+#: invocation; the imports take ~1-2 s of that. A load still running then goes on in the
+#: background and the first request waits for it up to ``MODEL_LOAD_TIMEOUT_SECONDS`` after
+#: it started, as without init. A SnapStart init (publishing a version) may take minutes, so
+#: it waits the store's whole ``load_timeout_seconds``.
+ON_DEMAND_INIT_LOAD_SECONDS = 7.0
+SNAP_START = "snap-start"
+
 #: Seconds each step of the last :func:`initialise` / :func:`after_restore` took.
 TIMINGS: dict[str, float] = {}
 
@@ -82,11 +91,23 @@ def _make_cache_client() -> None:
         getattr(cache, "client", None)  # DynamoDBCache makes its client on first use
 
 
+def _init_load_seconds(store_timeout: float) -> float:
+    if lambda_initialization_type() == SNAP_START:
+        return store_timeout
+    return min(store_timeout, ON_DEMAND_INIT_LOAD_SECONDS)
+
+
 def _load_model() -> ScoringModel | None:
+    """The model, if it loads within the init's share of Lambda's init limit."""
+    store = runtime.get_model_store()
+    store.check_now(timeout=_init_load_seconds(store.load_timeout_seconds))
+    if store.version is None:  # failed (requests answer 503, the store retries) or still loading
+        error = str(store.last_error) if store.last_error else "still loading"
+        observability.logger.warning("no model at init", extra={"error": error})
+        return None
     try:
-        return runtime.get_model()
-    except ModelUnavailable as error:  # requests answer 503 and the store retries
-        observability.logger.warning("no model at init", extra={"error": str(error)})
+        return store.get()
+    except ModelUnavailable:  # not reachable once a version is loaded; never fail init
         return None
 
 

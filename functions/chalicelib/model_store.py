@@ -187,6 +187,11 @@ class ModelStore[T]:
         return self._version
 
     @property
+    def last_error(self) -> ModelUnavailable | None:
+        """Why the last check failed (None after a good one, or before any)."""
+        return self._last_error
+
+    @property
     def refreshing(self) -> bool:
         """True while a background check or load is running."""
         worker = self._worker

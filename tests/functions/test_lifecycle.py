@@ -28,6 +28,7 @@ from tests.functions.conftest import (
     load_functions_app,
     post_json,
 )
+from tests.functions.test_model_store import Outage
 from training.store import ModelStore as PublishingStore
 
 V2 = "20991231T000000Z-00000002"
@@ -185,3 +186,36 @@ def test_init_with_a_malformed_setting_does_not_fail_the_container(
     lifecycle.initialise()  # every step fails and is logged; none raises
     assert "model load" in lifecycle.TIMINGS
     assert post_json(lambda_init, "/v1/segment", valid_row).status_code == 503
+
+
+def test_an_on_demand_init_leaves_a_hung_load_to_the_first_request(
+    make_api: ApiFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    published: str,
+    valid_row: dict[str, Any],
+) -> None:
+    """Lambda gives an on-demand init 10 s: init stops waiting for a hung S3 well before
+    that (else Lambda would run init again inside the first request, past API Gateway's
+    29 s); the load goes on and the first request that comes after it is served."""
+    client = make_api()
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    monkeypatch.setattr(lifecycle, "ON_DEMAND_INIT_LOAD_SECONDS", 0.05)
+    store = runtime.get_model_store()
+    assert lifecycle._init_load_seconds(store.load_timeout_seconds) == 0.05
+    outage = Outage(store.reader.s3)
+    outage.hang.set()
+    lifecycle.initialise()  # returns although S3 does not answer
+    assert outage.entered.is_set() and store.refreshing and store.version is None
+    assert "first scoring" not in lifecycle.TIMINGS
+    outage.release()
+    assert post_json(client, "/v1/segment", valid_row).status_code == 200
+    assert store.version == published
+
+
+def test_a_snapstart_init_waits_the_whole_load_timeout(
+    lambda_init: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = runtime.get_model_store()
+    assert lifecycle._init_load_seconds(store.load_timeout_seconds) == store.load_timeout_seconds
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    assert lifecycle._init_load_seconds(60.0) == lifecycle.ON_DEMAND_INIT_LOAD_SECONDS

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,10 +24,13 @@ from chalicelib.contract.bundle import DataSource, Manifest
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from training import bundle, migration, stages
+from training import bundle, stages
 from training.clustering import is_scalable
 from training.parity import ParityError
 from training.schema import FEATURE_NAMES
+
+if TYPE_CHECKING:
+    from training.migration import PublishedModel
 
 __all__ = ["BundleSummary", "ParityError", "build_bundle"]
 
@@ -108,7 +112,7 @@ def build_bundle(
     scalable: bool | None = None,
     stability_resamples: int | None = None,
     stability_sample_size: int | None = None,
-    published: migration.PublishedModel | None = None,
+    published: PublishedModel | None = None,
 ) -> BundleSummary:
     """Train on ``frame`` (validated: the 17 schema columns as float64, NaN = missing) and
     write a verified bundle into ``out_dir``.

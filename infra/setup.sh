@@ -22,5 +22,8 @@ if [ ! -x .venv/bin/python ]; then
   "$(find_python312)" -m venv .venv
 fi
 [ -x .venv/bin/uv ] || .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[${extras}]"
+# --compile-bytecode: write the .pyc files at install time, as pip does by default. These
+# machines set PYTHONDONTWRITEBYTECODE, so without it every run compiles every import again
+# (the training command's imports: 16 s without bytecode, 5 s with it).
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[${extras}]"
 echo "setup: .venv ready ($(.venv/bin/python -V), extras: ${extras})"

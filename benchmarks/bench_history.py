@@ -46,25 +46,11 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
 def create_tables(client: Any, cache_tables: list[str], history_table: str) -> None:
+    from chalicelib import cache, history
+
     for name in cache_tables:
-        client.create_table(
-            TableName=name,
-            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    client.create_table(
-        TableName=history_table,
-        AttributeDefinitions=[
-            {"AttributeName": "customer_id", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "customer_id", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+        client.create_table(TableName=name, **cache.TABLE_DEFINITION)
+    client.create_table(TableName=history_table, **history.TABLE_DEFINITION)
 
 
 def paired(

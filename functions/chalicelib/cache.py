@@ -39,6 +39,14 @@ BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ROUNDS = 3
 
+#: The table as template.yaml declares it (the template test checks they agree), as
+#: ``create_table`` arguments for the local stack, the tests and the benchmarks.
+TABLE_DEFINITION: dict[str, Any] = {
+    "AttributeDefinitions": [{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
 
 def dynamodb_config(timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS) -> Config:
     """Short timeouts and a single attempt: a slow DynamoDB costs a request at most one

@@ -150,28 +150,16 @@ def bundle(trained_bundle: Any) -> TrainedBundle:
 
 def create_cache_table(client: Any, name: str = TABLE) -> None:
     """The cache table as the SAM template declares it (partition key ``key``)."""
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    from chalicelib.cache import TABLE_DEFINITION
+
+    client.create_table(TableName=name, **TABLE_DEFINITION)
 
 
 def create_history_table(client: Any, name: str = HISTORY) -> None:
     """The history table as template.yaml declares it."""
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": "customer_id", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "customer_id", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    from chalicelib.history import TABLE_DEFINITION
+
+    client.create_table(TableName=name, **TABLE_DEFINITION)
 
 
 @pytest.fixture

@@ -263,11 +263,8 @@ def test_batch_function_is_granted_exactly_what_it_touches() -> None:
 
 def test_history_table_matches_the_history_code() -> None:
     table = template()["Resources"]["HistoryTable"]["Properties"]
-    assert table["KeySchema"] == [
-        {"AttributeName": history.ID_ATTRIBUTE, "KeyType": "HASH"},
-        {"AttributeName": history.SORT_ATTRIBUTE, "KeyType": "RANGE"},
-    ]
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k: table[k] for k in history.TABLE_DEFINITION} == history.TABLE_DEFINITION
+    assert history.TABLE_DEFINITION["KeySchema"][0]["AttributeName"] == history.ID_ATTRIBUTE
     ttl = table["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": history.TTL_ATTRIBUTE, "Enabled": True}
     assert environment("ApiFunction")[config.HISTORY_TABLE] == {"Ref": "HistoryTable"}
@@ -300,8 +297,9 @@ def test_batch_run_function_is_granted_exactly_what_its_steps_touch() -> None:
 
 def test_cache_table_matches_the_cache_code() -> None:
     table = template()["Resources"]["CacheTable"]["Properties"]
-    assert table["KeySchema"] == [{"AttributeName": result_cache.KEY_ATTRIBUTE, "KeyType": "HASH"}]
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k: table[k] for k in result_cache.TABLE_DEFINITION} == result_cache.TABLE_DEFINITION
+    key = result_cache.TABLE_DEFINITION["KeySchema"]
+    assert key == [{"AttributeName": result_cache.KEY_ATTRIBUTE, "KeyType": "HASH"}]
     ttl = table["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": result_cache.TTL_ATTRIBUTE, "Enabled": True}
 

@@ -73,9 +73,11 @@ def read_body(
 
 
 def pinned(service: ScoringService) -> ScoringService:
-    """The service with today's model fixed: one file, one model, even across a promotion."""
+    """The service with today's model fixed: one file, one model, even across a promotion.
+    Cache and history are kept: a CSV body is a batch request like a JSON one (the S3 batch
+    function runs without a history table)."""
     model = service.get_model()
-    return ScoringService(lambda: model, service.cache)
+    return ScoringService(lambda: model, service.cache, service.history)
 
 
 def score_body(service: ScoringService, data: bytes, max_rows: int, first_row: int) -> Answer:

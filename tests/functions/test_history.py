@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from tests.functions.conftest import HISTORY, ApiFactory, create_history_table, post_json
+from tests.functions.test_batch_csv import post_csv
 
 from chalicelib import history  # isort: skip
 
@@ -106,6 +107,20 @@ def test_the_batch_route_records_in_bulk_and_sees_repeats_within_a_batch(
     assert all(e["result"]["history"]["moved"] is False for e in again["results"])
     assert items_of(history_table, "C-BAD") == []
     assert len(items_of(history_table, "C-B-3")) == 4  # 3 sightings + latest
+
+
+def test_a_csv_batch_records_and_answers_history_like_a_json_batch(
+    make_api: ApiFactory, published: str, history_table: Any, valid_row: dict[str, Any]
+) -> None:
+    api = make_api(HISTORY_TABLE=HISTORY)
+    row = {**valid_row, "CUST_ID": "C-CSV-1"}
+    post_json(api, "/v1/segment/batch", {"customers": [row]})  # first sighting, as JSON
+    names = list(row)
+    text = ",".join(names) + "\n" + ",".join(str(row[n]) for n in names) + "\n"
+    (entry,) = post_csv(api, text).json_body["results"]
+    assert entry["result"]["history"]["moved"] is False
+    assert entry["result"]["history"]["previous"]["model_version"] == published
+    assert len(items_of(history_table, "C-CSV-1")) == 3  # 2 sightings + latest
 
 
 def test_with_the_history_table_down_every_request_is_still_answered(

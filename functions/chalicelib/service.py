@@ -102,21 +102,19 @@ class ScoringService:
         lookup = self.cache.get_many(keys) if self.cache and keys else CacheLookup(available=False)
         missing = [i for i, key in enumerate(keys) if key not in lookup.found]
         fresh = model.score([records[i] for i in missing])
-        computed = dict(zip((keys[i] for i in missing), fresh, strict=True))  # for the cache
-        # Each row answers with its own computation, not an identical row's: float32
-        # kernels can round a row's numbers differently at another position of the same
-        # call, and a file must score the same however it is cut into calls.
-        own = dict(zip(missing, fresh, strict=True))
+        # Identical rows share one answer: scoring is per row, independent of a row's
+        # position in the call (ScoringModel computes distances per row in float64).
+        computed = dict(zip((keys[i] for i in missing), fresh, strict=True))
         if self.cache is not None and lookup.available and computed:
             self.cache.put_many(computed, model.version)
         miss_status = MISS if lookup.available else BYPASS
         outcomes = {HIT: 0, MISS: 0, BYPASS: 0}
         results: list[Result] = []
-        for index, (record, key) in enumerate(zip(records, keys, strict=True)):
+        for record, key in zip(records, keys, strict=True):
             cached = lookup.found.get(key)
             status = HIT if cached is not None else miss_status
             outcomes[status] += 1
-            body = cached if cached is not None else own[index]
+            body = cached if cached is not None else computed[key]
             results.append({"customer_id": record.customer_id, "cache": status, **body})
         seen = [(result["customer_id"], result) for result in results]
         answers = history_answers(self.history, model.version, seen)

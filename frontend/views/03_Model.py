@@ -155,12 +155,7 @@ def _migration_section(migration: dict[str, Any] | None) -> None:
         st.altair_chart(charts.migration_heatmap(cells), width="stretch")
 
 
-def main() -> None:
-    st.title("Model")
-    settings = config.current()
-    model = ui.model_or_stop(settings)
-    elbow: dict[str, Any] = model.get("elbow") or {}
-
+def _headline(model: dict[str, Any], elbow: dict[str, Any]) -> None:
     st.markdown(
         f"Version `{model.get('version', '-')}`, trained at `{model.get('created_at', '-')}`."
     )
@@ -177,79 +172,75 @@ def main() -> None:
         "same segment as the model.",
     )
 
+
+def _elbow_section(elbow: dict[str, Any], stability: Any) -> None:
     st.subheader("Choosing the number of segments")
-    if elbow.get("k_values") and elbow.get("wcss"):
-        left, right = st.columns([3, 2])
-        with left:
-            st.altair_chart(
-                charts.elbow_curve(elbow["k_values"], elbow["wcss"], int(elbow.get("k", 0))),
-                width="stretch",
-            )
-        with right:
-            st.markdown(_k_explanation(elbow))
-            for note in elbow.get("notes") or []:
-                st.caption(note)
-        st.dataframe(
-            metrics_per_k(elbow, model.get("stability")),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "WCSS": st.column_config.NumberColumn(format="%.0f"),
-                "silhouette": st.column_config.NumberColumn(
-                    format="%.3f", help="Higher is better (-1 to 1)."
-                ),
-                "Calinski-Harabasz": st.column_config.NumberColumn(
-                    format="%.0f", help="Higher is better."
-                ),
-                "Davies-Bouldin": st.column_config.NumberColumn(
-                    format="%.3f", help="Lower is better."
-                ),
-                "stability (ARI)": st.column_config.NumberColumn(
-                    format="%.3f",
-                    help="Mean adjusted Rand index of bootstrap resamples against the full "
-                    "data (1 = the same segments every time).",
-                ),
-            },
-        )
-        if elbow.get("silhouette_sample_size"):
-            st.caption(f"Silhouette computed on {elbow['silhouette_sample_size']:,} customers.")
-    else:
+    if not (elbow.get("k_values") and elbow.get("wcss")):
         st.info("The API reports no elbow table for this model.")
-
-    try:
-        names = {str(s["id"]): s["name"] for s in api.get_segments(settings)["segments"]}
-    except api.ApiError:
-        names = {}
-    _stability_section(model.get("stability"), names)
-    _migration_section(model.get("migration"))
-
-    st.subheader("ONNX parity")
-    parity = model.get("parity") or {}
-    if parity:
-        status = "passed" if parity.get("passed") else "FAILED"
-        st.markdown(
-            f"The exported graphs were checked against scikit-learn on "
-            f"{parity.get('rows', '?'):,} rows: **{status}**; label agreement "
-            f"{parity.get('label_agreement', 0):.2%}."
+        return
+    left, right = st.columns([3, 2])
+    with left:
+        st.altair_chart(
+            charts.elbow_curve(elbow["k_values"], elbow["wcss"], int(elbow.get("k", 0))),
+            width="stretch",
         )
-        diffs = parity.get("max_abs_diff") or {}
-        bounds = parity.get("bounds") or {}
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "output": name,
-                        "max abs difference": diffs.get(name),
-                        "bound": bounds.get(name, bounds.get(name.split("_")[0])),
-                    }
-                    for name in diffs
-                ]
+    with right:
+        st.markdown(_k_explanation(elbow))
+        for note in elbow.get("notes") or []:
+            st.caption(note)
+    st.dataframe(
+        metrics_per_k(elbow, stability),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "WCSS": st.column_config.NumberColumn(format="%.0f"),
+            "silhouette": st.column_config.NumberColumn(
+                format="%.3f", help="Higher is better (-1 to 1)."
             ),
-            hide_index=True,
-        )
+            "Calinski-Harabasz": st.column_config.NumberColumn(
+                format="%.0f", help="Higher is better."
+            ),
+            "Davies-Bouldin": st.column_config.NumberColumn(format="%.3f", help="Lower is better."),
+            "stability (ARI)": st.column_config.NumberColumn(
+                format="%.3f",
+                help="Mean adjusted Rand index of bootstrap resamples against the full "
+                "data (1 = the same segments every time).",
+            ),
+        },
+    )
+    if elbow.get("silhouette_sample_size"):
+        st.caption(f"Silhouette computed on {elbow['silhouette_sample_size']:,} customers.")
 
+
+def _parity_section(parity: dict[str, Any]) -> None:
+    st.subheader("ONNX parity")
+    if not parity:
+        return
+    status = "passed" if parity.get("passed") else "FAILED"
+    st.markdown(
+        f"The exported graphs were checked against scikit-learn on "
+        f"{parity.get('rows', '?'):,} rows: **{status}**; label agreement "
+        f"{parity.get('label_agreement', 0):.2%}."
+    )
+    diffs = parity.get("max_abs_diff") or {}
+    bounds = parity.get("bounds") or {}
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "output": name,
+                    "max abs difference": diffs.get(name),
+                    "bound": bounds.get(name, bounds.get(name.split("_")[0])),
+                }
+                for name in diffs
+            ]
+        ),
+        hide_index=True,
+    )
+
+
+def _limit_errors_section(limit_errors: dict[str, Any], names: dict[str, str]) -> None:
     st.subheader("Credit-limit benchmark errors")
-    limit_errors: dict[str, Any] = model.get("limit_errors") or {}
     table = limit_errors_table(limit_errors, names)
     if table is not None:
         st.caption(
@@ -266,11 +257,27 @@ def main() -> None:
                 if c.startswith(("pinball", "MAE"))
             },
         )
-    elif model.get("limit_errors"):
-        st.json(model["limit_errors"])
+    elif limit_errors:
+        st.json(limit_errors)
     else:
         st.info("No limit-model errors reported.")
 
+
+def main() -> None:
+    st.title("Model")
+    settings = config.current()
+    model = ui.model_or_stop(settings)
+    elbow: dict[str, Any] = model.get("elbow") or {}
+    _headline(model, elbow)
+    _elbow_section(elbow, model.get("stability"))
+    try:
+        names = {str(s["id"]): s["name"] for s in api.get_segments(settings)["segments"]}
+    except api.ApiError:
+        names = {}
+    _stability_section(model.get("stability"), names)
+    _migration_section(model.get("migration"))
+    _parity_section(model.get("parity") or {})
+    _limit_errors_section(model.get("limit_errors") or {}, names)
     with st.expander("Data and libraries"):
         st.json({"data": model.get("data"), "libraries": model.get("libraries")})
         st.json({"limits": model.get("limits")})

@@ -1,7 +1,7 @@
 """Throughput of the S3 batch function, and what one 15-minute invocation can score.
 
 A real bundle is published to moto; a CSV of N customers resampled from the real data is
-scored by ``chalicelib.batch_files.score_file`` (CSV parsing, validation, scoring in chunks
+scored by ``chalicelib.batch.files.score_file`` (CSV parsing, validation, scoring in chunks
 of 1,000, result files). The baseline, measured in the same run on the same rows, is the
 scoring service alone (``ScoringService.score_batch`` on ready-made dicts, 1,000 at a time,
 no CSV, no S3): the difference is what files and S3 cost.
@@ -39,10 +39,10 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from chalicelib import batch_files  # noqa: E402  # isort: skip
-from chalicelib.model_store import BundleReader, ModelStore  # noqa: E402  # isort: skip
-from chalicelib.scoring import ScoringModel  # noqa: E402  # isort: skip
-from chalicelib.service import ScoringService  # noqa: E402  # isort: skip
+from chalicelib.batch import files as batch_files  # noqa: E402  # isort: skip
+from chalicelib.scoring.loader import BundleReader, ModelStore  # noqa: E402  # isort: skip
+from chalicelib.scoring.model import ScoringModel  # noqa: E402  # isort: skip
+from chalicelib.scoring.service import ScoringService  # noqa: E402  # isort: skip
 from training.store import ModelStore as Publisher  # noqa: E402
 
 MODELS, BATCH = "bench-models", "bench-batch"

@@ -38,7 +38,7 @@ for name, value in {
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
-    # The finish step reads the pinned model's manifest (drift reference) through runtime.
+    # The finish step reads the pinned model's manifest (its drift reference) from the store.
     "MODEL_BUCKET": "bench-models",
     "MODEL_PREFIX": "models/",
     "CACHE_TABLE": "",
@@ -49,10 +49,11 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from chalicelib import batch_files, batch_runs  # noqa: E402  # isort: skip
-from chalicelib.model_store import BundleReader, ModelStore  # noqa: E402  # isort: skip
-from chalicelib.scoring import ScoringModel  # noqa: E402  # isort: skip
-from chalicelib.service import ScoringService  # noqa: E402  # isort: skip
+from chalicelib.batch import files as batch_files  # noqa: E402  # isort: skip
+from chalicelib.batch import runs as batch_runs  # noqa: E402  # isort: skip
+from chalicelib.scoring.loader import BundleReader, ModelStore  # noqa: E402  # isort: skip
+from chalicelib.scoring.model import ScoringModel  # noqa: E402  # isort: skip
+from chalicelib.scoring.service import ScoringService  # noqa: E402  # isort: skip
 from tests.infra import state_machine  # noqa: E402
 from training.store import ModelStore as Publisher  # noqa: E402
 
@@ -120,7 +121,7 @@ def main() -> int:
             plan = batch_runs.plan(run, None, s3=s3)
             for segment in plan["segments"]:
                 batch_runs.combine(run, segment, s3=s3)
-            finished = batch_runs.finish(run, prepared["warnings"], s3=s3)
+            finished = batch_runs.finish(run, prepared["warnings"], lambda _v: service, s3=s3)
             join_s.append(time.perf_counter() - started)
             assert finished["status"] == "complete", finished
             assert s3.list_objects_v2(Bucket=BATCH, Prefix="batch/reports/")["KeyCount"] == 1

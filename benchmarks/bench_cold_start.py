@@ -77,7 +77,9 @@ import onnxruntime; mark("import onnxruntime")
 import botocore.session, botocore.config, botocore.exceptions; mark("import botocore")
 import aws_lambda_powertools, aws_lambda_powertools.metrics; mark("import powertools")
 import chalice.app; mark("import chalice")
-from chalicelib import lifecycle, model_store, scoring
+from chalicelib import lifecycle
+from chalicelib.scoring import loader as model_store
+from chalicelib.scoring import model as scoring
 def timed(owner, attribute, name):
     work = getattr(owner, attribute)
     def run(*args, **kwargs):

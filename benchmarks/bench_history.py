@@ -46,7 +46,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
 def create_tables(client: Any, cache_tables: list[str], history_table: str) -> None:
-    from chalicelib import cache, history
+    from chalicelib.stores import cache, history
 
     for name in cache_tables:
         client.create_table(TableName=name, **cache.TABLE_DEFINITION)
@@ -78,9 +78,9 @@ def line(label: str, without: list[float], with_history: list[float]) -> str:
 
 def run(bundle_dir: Path, n: int) -> list[str]:
     import boto3
-    from chalicelib.cache import DynamoDBCache
-    from chalicelib.history import DynamoDBHistory
-    from chalicelib.service import ScoringService
+    from chalicelib.scoring.service import ScoringService
+    from chalicelib.stores.cache import DynamoDBCache
+    from chalicelib.stores.history import DynamoDBHistory
     from moto import mock_aws
 
     model = load_bundle_model(bundle_dir)
@@ -110,8 +110,8 @@ def run(bundle_dir: Path, n: int) -> list[str]:
         assert check["cache"] == "hit" and check["history"]["moved"] is False, check
 
         # Our code alone (sighting objects, answers): in-memory cache and history.
-        from chalicelib.cache import InMemoryCache
-        from chalicelib.history import InMemoryHistory
+        from chalicelib.stores.cache import InMemoryCache
+        from chalicelib.stores.history import InMemoryHistory
 
         bare = ScoringService(lambda: model, InMemoryCache(max_items=100_000))
         kept = ScoringService(lambda: model, InMemoryCache(max_items=100_000), InMemoryHistory())

@@ -127,8 +127,8 @@ class LambdaContext:
 
 def load_bundle_model(bundle_dir: Path) -> Any:
     from chalicelib.contract.bundle import MANIFEST_NAME, Manifest
-    from chalicelib.model_store import Bundle
-    from chalicelib.scoring import ScoringModel
+    from chalicelib.scoring.loader import Bundle
+    from chalicelib.scoring.model import ScoringModel
 
     manifest = Manifest.loads((bundle_dir / MANIFEST_NAME).read_bytes())
     files = {name: (bundle_dir / name).read_bytes() for name in manifest.scoring_files()}
@@ -184,9 +184,9 @@ def sklearn_pipeline(manifest: Any, rows: list[dict[str, Any]]) -> Callable[...,
 
 
 def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    from chalicelib import runtime
-    from chalicelib.cache import InMemoryCache
-    from chalicelib.service import ScoringService
+    from chalicelib import composition
+    from chalicelib.scoring.service import ScoringService
+    from chalicelib.stores.cache import InMemoryCache
 
     model = load_bundle_model(bundle_dir)
     results = []
@@ -205,7 +205,7 @@ def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[d
 
     context = LambdaContext()
     cache = InMemoryCache(ttl_seconds=3600, max_items=100_000)
-    runtime.reset(model_store=_FixedStore(model), cache=cache)  # type: ignore[arg-type]
+    composition.reset(model_store=_FixedStore(model), cache=cache)  # type: ignore[arg-type]
     for event in warmup:
         app_module.app(event, context)
     for label in ("miss", "hit"):
@@ -302,7 +302,7 @@ class _FixedStore:
 
 
 def batch_throughput(bundle_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from chalicelib.service import ScoringService
+    from chalicelib.scoring.service import ScoringService
 
     model = load_bundle_model(bundle_dir)
     service = ScoringService(lambda: model, None)

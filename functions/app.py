@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from chalice.app import Chalice, Request, Response, S3Event
-from chalicelib import catalog, http, lifecycle, runtime
-from chalicelib.config import BATCH_INPUT_PREFIX, BATCH_INPUT_SUFFIX, MAX_BATCH, batch_bucket
-from chalicelib.errors import NotFound
-from chalicelib.runtime import (
+from chalicelib import composition, lifecycle
+from chalicelib.api import catalog, http
+from chalicelib.composition import (
     get_cache,
     get_history,
     get_model,
@@ -25,12 +24,14 @@ from chalicelib.runtime import (
     get_service,
     get_settings,
 )
+from chalicelib.config import BATCH_INPUT_PREFIX, BATCH_INPUT_SUFFIX, MAX_BATCH, batch_bucket
+from chalicelib.errors import NotFound
 
 app = Chalice(app_name="cc-segmentation")
-OPENAPI_FILE = Path(__file__).parent / "chalicelib" / "openapi.json"
+OPENAPI_FILE = Path(__file__).parent / "chalicelib" / "api" / "openapi.json"
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 BATCH_TYPES = ["application/json", http.CSV_TYPE]
-runtime.check_settings()  # a malformed setting is logged once, when the container starts
+composition.check_settings()  # a malformed setting is logged once, when the container starts
 
 
 @app.middleware("http")
@@ -50,7 +51,9 @@ def segment_batch() -> dict[str, Any] | Response:
     first_row = http.first_row(request)  # checked for JSON bodies too (meaningless there)
     if not http.sends_csv(request):
         return get_service().score_batch(http.customers_of(http.json_body(request), MAX_BATCH))
-    from chalicelib import batch_csv  # CSV batches only: not on the common request's path
+    from chalicelib.batch import (
+        csv_io as batch_csv,  # CSV batches only: not on the common request's path
+    )
 
     answer = batch_csv.score_body(get_service(), http.raw_body(request), MAX_BATCH, first_row)
     if http.wants_csv(request):
@@ -81,7 +84,7 @@ def health() -> dict[str, Any]:
 
 @app.route("/v1/reports", methods=["GET"])
 def list_reports() -> dict[str, Any]:
-    from chalicelib import monitoring  # report routes only: not on the scoring path
+    from chalicelib.api import reports as monitoring  # report routes only: not on the scoring path
 
     query = app.current_request.query_params  # type: ignore[union-attr]
     return monitoring.list_body(get_reports(), query)
@@ -89,7 +92,7 @@ def list_reports() -> dict[str, Any]:
 
 @app.route("/v1/reports/{name}", methods=["GET"])
 def get_report(name: str) -> dict[str, Any]:
-    from chalicelib import monitoring
+    from chalicelib.api import reports as monitoring
 
     return monitoring.report_body(get_reports(), name)
 
@@ -120,8 +123,8 @@ def not_found(**_: str) -> Response:
 
 @app.on_s3_event(bucket=batch_bucket(), prefix=BATCH_INPUT_PREFIX, suffix=BATCH_INPUT_SUFFIX)
 def score_batch_file(event: S3Event) -> None:
-    """A CSV put under batch/input/ is scored into batch/output/ (see chalicelib.batch_files)."""
-    from chalicelib import batch_files  # only the batch function needs it
+    """A CSV put under batch/input/ is scored into batch/output/ (see chalicelib.batch.files)."""
+    from chalicelib.batch import files as batch_files  # only the batch function needs it
 
     batch_files.score_file(event.bucket, event.key, get_service())
 
@@ -131,7 +134,7 @@ def score_batch_file(event: S3Event) -> None:
 # whose workers run score_batch_rows and whose other steps run batch_run_step.
 @app.lambda_function(name="score_whole_file")
 def score_whole_file(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib import batch_files
+    from chalicelib.batch import files as batch_files
 
     summary = batch_files.score_file(event["bucket"], event["key"], get_service())
     return {"status": summary.status, "rows": summary.rows}
@@ -139,16 +142,16 @@ def score_whole_file(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.lambda_function(name="score_batch_rows")
 def score_batch_rows(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib import batch_runs
+    from chalicelib.batch import runs as batch_runs
 
-    return batch_runs.score_batch(event, runtime.get_service_for)
+    return batch_runs.score_batch(event, composition.get_service_for)
 
 
 @app.lambda_function(name="batch_run_step")
 def batch_run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib import batch_runs
+    from chalicelib.batch import runs as batch_runs
 
-    return batch_runs.run_step(event, get_service())
+    return batch_runs.run_step(event, get_service(), composition.get_service_for)
 
 
 if lifecycle.in_lambda_init():

@@ -127,7 +127,7 @@ def create_aws(bucket: str, table: str, history_table: str, batch_bucket: str) -
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.create_bucket(Bucket=batch_bucket)
     sys.path.insert(0, str(ROOT / "functions"))
-    from chalicelib import cache, history
+    from chalicelib.stores import cache, history
 
     dynamodb = boto3.client("dynamodb")
     for name, code in ((table, cache), (history_table, history)):
@@ -156,14 +156,15 @@ def score_file(path: str) -> int:
     os.environ.update(stage_variables())
     os.environ.update({"CACHE_TABLE": "", "HISTORY_TABLE": ""})
     sys.path.insert(0, str(ROOT / "functions"))
-    from chalicelib import batch_files, runtime
+    from chalicelib import composition
+    from chalicelib.batch import files as batch_files
     from chalicelib.config import batch_bucket
 
     bucket = batch_bucket()
     s3 = boto3.client("s3")
     key = f"{batch_files.INPUT_PREFIX}{source.name}"
     s3.upload_file(str(source), bucket, key)
-    summary = batch_files.score_file(bucket, key, runtime.get_service(), s3)
+    summary = batch_files.score_file(bucket, key, composition.get_service(), s3)
     shown = ("status", "rows", "scored", "failed", "results", "errors", "report")
     print(json.dumps({name: getattr(summary, name) for name in shown}, indent=2))
     return 0 if summary.status == "complete" else 1

@@ -9,4 +9,5 @@ bash infra/install-browser.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports  # the layer rule (pyproject.toml, [tool.importlinter])
 .venv/bin/python -m pytest "$@"

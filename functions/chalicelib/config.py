@@ -27,7 +27,7 @@ BREAKER_COOL_DOWN_SECONDS = "BREAKER_COOL_DOWN_SECONDS"
 MODEL_LOAD_TIMEOUT_SECONDS = "MODEL_LOAD_TIMEOUT_SECONDS"
 HISTORY_TABLE = "HISTORY_TABLE"
 HISTORY_TTL_SECONDS = "HISTORY_TTL_SECONDS"
-# Read by chalicelib.batch_files (the S3 batch handler) and by Powertools itself.
+# Read by chalicelib.batch.files (the S3 batch handler) and by Powertools itself.
 BATCH_BUCKET = "BATCH_BUCKET"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -82,7 +82,7 @@ class ConfigError(ValueError):
     """Environment variables hold values the service cannot use; every one is listed.
 
     The message names each variable and its value: it is for the operator's log. The API
-    names only the variables (see ``runtime.get_settings``).
+    names only the variables (see ``composition.get_settings``).
     """
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:

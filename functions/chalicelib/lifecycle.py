@@ -9,7 +9,7 @@ published version instead of once per container; without it, the init phase stil
 it before the first request, where a failure is logged once rather than paid per request.
 
 After a restore (:func:`after_restore`, registered with the runtime's
-``snapshot_restore_py``, which exists only in the Lambda runtime): one snapshot starts many
+``snapshot_restore_py``, which exists only in the Lambda composition): one snapshot starts many
 containers, possibly long after it was taken, so each renews what must not be shared or
 stale: the AWS clients (their pooled connections belong to the snapshotted machine), the
 ``ColdStart`` metric flag, and the model, by re-reading the ``current`` pointer. Lambda
@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import observability, runtime
+from chalicelib import composition, observability
 from chalicelib.config import lambda_initialization_type
 from chalicelib.errors import ModelUnavailable
-from chalicelib.scoring import ScoringModel
-from chalicelib.validation import ValidRecord
+from chalicelib.scoring.model import ScoringModel
+from chalicelib.scoring.validator import ValidRecord
 
 #: How long the restore hook waits for the pointer check (and a load, if the pointer moved);
 #: Lambda allows the runtime and every after-restore hook 10 s in all. A check still
@@ -59,7 +59,7 @@ def in_lambda_init() -> bool:
 def initialise() -> None:
     """Load the model and make the clients now, so no request has to."""
     TIMINGS.clear()
-    _timed("S3 client", runtime.get_model_store)
+    _timed("S3 client", composition.get_model_store)
     # Making a client is CPU work under botocore's session lock, so the DynamoDB one is
     # made while the model load waits on S3, not beside the S3 client.
     cache_client = threading.Thread(target=_timed, args=("cache client", _make_cache_client))
@@ -75,9 +75,9 @@ def after_restore() -> None:
     """Renew per-container state in a container resumed from a SnapStart snapshot."""
     TIMINGS.clear()
     observability.mark_cold_start()
-    store = runtime.get_model_store()
+    store = composition.get_model_store()
     _timed("S3 client", store.reader.renew_client)
-    cache = runtime.get_cache()
+    cache = composition.get_cache()
     renew_cache_client: Callable[[], None] | None = getattr(cache, "renew_client", None)
     if renew_cache_client is not None:
         _timed("cache client", renew_cache_client)
@@ -86,7 +86,7 @@ def after_restore() -> None:
 
 
 def _make_cache_client() -> None:
-    cache = runtime.get_cache()
+    cache = composition.get_cache()
     if cache is not None:
         getattr(cache, "client", None)  # DynamoDBCache makes its client on first use
 
@@ -99,7 +99,7 @@ def _init_load_seconds(store_timeout: float) -> float:
 
 def _load_model() -> ScoringModel | None:
     """The model, if it loads within the init's share of Lambda's init limit."""
-    store = runtime.get_model_store()
+    store = composition.get_model_store()
     store.check_now(timeout=_init_load_seconds(store.load_timeout_seconds))
     if store.version is None:  # failed (requests answer 503, the store retries) or still loading
         error = str(store.last_error) if store.last_error else "still loading"

@@ -52,7 +52,7 @@ def count_cache(outcomes: Mapping[str, int]) -> None:
 
 
 def breaker_changed(name: str, old: str, new: str) -> None:
-    """A circuit breaker changed state (chalicelib.breaker): log it and count it.
+    """A circuit breaker changed state (chalicelib.stores.breaker): log it and count it.
 
     Counted on changes only, so the warm path adds nothing; alarm on
     ``Breaker<Name>Unavailable`` > 0.

@@ -7,7 +7,7 @@ in-process against the same moto server and model.
 
 The page scores first (cache misses), the route then hits the API's cache, the S3 function
 has none: the bytes agree because a row's answer does not depend on its batch or on the
-cache (tests/functions/test_scoring.py checks the former).
+cache (tests/functions/scoring/test_model.py checks the former).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from streamlit.testing.v1 import AppTest
 from tests.frontend.stack import ROOT
 from tests.servers import local_stage_env
 
-from chalicelib import batch_files, runtime  # isort: skip
+from chalicelib.batch import files as batch_files  # isort: skip
+from chalicelib import composition  # isort: skip
 
 DATA = ROOT / "data" / "CC_GENERAL.csv"
 HOME = ROOT / "frontend" / "Home.py"
@@ -104,11 +105,11 @@ def through_s3(endpoint: str, data: bytes, monkeypatch: pytest.MonkeyPatch) -> b
     s3.create_bucket(Bucket=BATCH_BUCKET)
     key = f"{batch_files.INPUT_PREFIX}sample.csv"
     s3.put_object(Bucket=BATCH_BUCKET, Key=key, Body=data)
-    runtime.reset()
+    composition.reset()
     try:
-        summary = batch_files.score_file(BATCH_BUCKET, key, runtime.get_service(), s3)
+        summary = batch_files.score_file(BATCH_BUCKET, key, composition.get_service(), s3)
     finally:
-        runtime.reset()
+        composition.reset()
     assert summary.status == "complete", summary
     assert summary.results is not None
     return bytes(s3.get_object(Bucket=BATCH_BUCKET, Key=summary.results)["Body"].read())

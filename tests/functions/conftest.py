@@ -150,14 +150,14 @@ def bundle(trained_bundle: Any) -> TrainedBundle:
 
 def create_cache_table(client: Any, name: str = TABLE) -> None:
     """The cache table as the SAM template declares it (partition key ``key``)."""
-    from chalicelib.cache import TABLE_DEFINITION
+    from chalicelib.stores.cache import TABLE_DEFINITION
 
     client.create_table(TableName=name, **TABLE_DEFINITION)
 
 
 def create_history_table(client: Any, name: str = HISTORY) -> None:
     """The history table as template.yaml declares it."""
-    from chalicelib.history import TABLE_DEFINITION
+    from chalicelib.stores.history import TABLE_DEFINITION
 
     client.create_table(TableName=name, **TABLE_DEFINITION)
 
@@ -212,7 +212,7 @@ def make_api(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> Iterator[ApiFact
 
     Each call resets the per-container singletons, i.e. simulates a cold start.
     """
-    from chalicelib import runtime
+    from chalicelib import composition
 
     app_module = load_functions_app()
 
@@ -229,11 +229,11 @@ def make_api(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> Iterator[ApiFact
             monkeypatch.delenv(name, raising=False)
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        runtime.reset()
+        composition.reset()
         return Client(app_module.app)
 
     yield build
-    runtime.reset()
+    composition.reset()
 
 
 @pytest.fixture

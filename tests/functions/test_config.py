@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from chalicelib import runtime
+from chalicelib import composition
 from chalicelib.config import ConfigError, Settings
 
 from tests.functions.conftest import ApiFactory
@@ -49,7 +49,7 @@ def test_a_malformed_setting_is_logged_at_start_up_and_answered_503(
     make_api: ApiFactory, log_lines: io.StringIO
 ) -> None:
     client = make_api(MODEL_REFRESH_SECONDS="abc", API_KEY="k")
-    assert runtime.check_settings() is False  # what app.py runs when the container starts
+    assert composition.check_settings() is False  # what app.py runs when the container starts
     (line,) = [json.loads(x) for x in log_lines.getvalue().splitlines() if x.startswith("{")]
     assert line["level"] == "ERROR"
     assert "MODEL_REFRESH_SECONDS" in line["message"] and "'abc'" in line["message"]
@@ -66,5 +66,5 @@ def test_start_up_check_is_quiet_when_the_settings_are_good(
     make_api: ApiFactory, log_lines: io.StringIO
 ) -> None:
     make_api()
-    assert runtime.check_settings() is True
+    assert composition.check_settings() is True
     assert log_lines.getvalue() == ""

@@ -28,7 +28,8 @@ from chalice.test import Client
 from tests.functions.conftest import post_json
 from training.validation import validate_file
 
-from chalicelib import batch_files, runtime  # isort: skip
+from chalicelib.batch import files as batch_files  # isort: skip
+from chalicelib import composition  # isort: skip
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "CC_GENERAL.csv"
 HEADER, BASE = (line.split(",") for line in DATA.read_text().splitlines()[:2])
@@ -219,7 +220,7 @@ def through_s3(s3: Any, data: bytes, names: dict[int, str]) -> tuple[dict[str, A
     s3.create_bucket(Bucket=BATCH_BUCKET)
     key = f"{batch_files.INPUT_PREFIX}cells.csv"
     s3.put_object(Bucket=BATCH_BUCKET, Key=key, Body=data)
-    summary = batch_files.score_file(BATCH_BUCKET, key, runtime.get_service(), s3)
+    summary = batch_files.score_file(BATCH_BUCKET, key, composition.get_service(), s3)
     assert summary.status == "complete", summary
 
     def table(name: str | None) -> list[dict[str, str]]:
@@ -448,7 +449,7 @@ def test_csv_route_and_s3_read_each_file_as_the_table_says(api: Client, batch_bu
         )
         key = f"{batch_files.INPUT_PREFIX}{len(seen)}.csv"
         batch_bucket.put_object(Bucket=BATCH_BUCKET, Key=key, Body=case.content)
-        summary = batch_files.score_file(BATCH_BUCKET, key, runtime.get_service(), batch_bucket)
+        summary = batch_files.score_file(BATCH_BUCKET, key, composition.get_service(), batch_bucket)
         s3_errors = tuple((p["field"], p["message"]) for p in summary.problems)
         s3_warnings = tuple(
             tuple(w.split(": ", 1))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-from chalicelib import lifecycle, observability, runtime
+from chalicelib import composition, lifecycle, observability
 
 from tests.functions.conftest import (
     FUNCTIONS_DIR,
@@ -28,7 +28,7 @@ from tests.functions.conftest import (
     load_functions_app,
     post_json,
 )
-from tests.functions.test_model_store import Outage
+from tests.functions.scoring.test_loader import Outage
 from training.store import ModelStore as PublishingStore
 
 V2 = "20991231T000000Z-00000002"
@@ -58,7 +58,7 @@ def test_importing_the_app_leaves_out_what_the_first_request_does_not_need() -> 
     modules = modules_after_importing_app()
     assert "app" in modules and "chalicelib.lifecycle" in modules
     # The batch-file code is for the S3 trigger only; boto3 is never used (botocore is).
-    for lazy in ("chalicelib.batch_files", "boto3"):
+    for lazy in ("chalicelib.batch.files", "boto3"):
         assert lazy not in modules, lazy
     # Outside a Lambda init (tests, chalice local) nothing is loaded at import.
     assert "AWS_LAMBDA_INITIALIZATION_TYPE" not in os.environ
@@ -98,10 +98,10 @@ def test_init_loads_the_model_and_makes_the_clients_before_any_request(
     lambda_init: Client, published: str, bundle: TrainedBundle, valid_row: dict[str, Any]
 ) -> None:
     assert lifecycle.in_lambda_init()
-    reads = S3Reads(runtime.get_model_store().reader.s3)
+    reads = S3Reads(composition.get_model_store().reader.s3)
     lifecycle.initialise()
 
-    store = runtime.get_model_store()
+    store = composition.get_model_store()
     assert store.version == published
     manifest = bundle.manifest
     base = f"{PREFIX}{published}/"
@@ -115,7 +115,7 @@ def test_init_loads_the_model_and_makes_the_clients_before_any_request(
     assert fetched[:2] == [f"{PREFIX}current", f"{base}manifest.json"]
     assert {base + name for name in scoring_files} <= set(fetched)
     assert set(fetched) <= {fetched[0], fetched[1], *(base + name for name in manifest["files"])}
-    cache = runtime.get_cache()
+    cache = composition.get_cache()
     assert cache is not None and cache._client is not None  # type: ignore[attr-defined]
     assert set(lifecycle.TIMINGS) == {"S3 client", "model load", "first scoring", "cache client"}
 
@@ -130,7 +130,7 @@ def test_init_without_a_model_does_not_fail_the_container(
     lambda_init: Client, s3: Any, valid_row: dict[str, Any]
 ) -> None:
     lifecycle.initialise()  # nothing published: logged, not raised
-    assert runtime.get_model_store().version is None
+    assert composition.get_model_store().version is None
     assert "first scoring" not in lifecycle.TIMINGS
     assert post_json(lambda_init, "/v1/segment", valid_row).status_code == 503
 
@@ -143,8 +143,8 @@ def test_after_restore_renews_clients_cold_start_flag_and_rereads_the_pointer(
     tmp_path: Any,
 ) -> None:
     lifecycle.initialise()
-    model_store = runtime.get_model_store()
-    cache = runtime.get_cache()
+    model_store = composition.get_model_store()
+    cache = composition.get_cache()
     s3_before = model_store.reader.s3
     dynamodb_before = cache.client  # type: ignore[union-attr]
     observability._cold_start = False  # the snapshot was taken after a warm-up request
@@ -182,7 +182,7 @@ def test_init_with_a_malformed_setting_does_not_fail_the_container(
     lambda_init: Client, monkeypatch: pytest.MonkeyPatch, valid_row: dict[str, Any]
 ) -> None:
     monkeypatch.setenv("CACHE_TTL_SECONDS", "a week")
-    runtime.reset()
+    composition.reset()
     lifecycle.initialise()  # every step fails and is logged; none raises
     assert "model load" in lifecycle.TIMINGS
     assert post_json(lambda_init, "/v1/segment", valid_row).status_code == 503
@@ -200,7 +200,7 @@ def test_an_on_demand_init_leaves_a_hung_load_to_the_first_request(
     client = make_api()
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     monkeypatch.setattr(lifecycle, "ON_DEMAND_INIT_LOAD_SECONDS", 0.05)
-    store = runtime.get_model_store()
+    store = composition.get_model_store()
     assert lifecycle._init_load_seconds(store.load_timeout_seconds) == 0.05
     outage = Outage(store.reader.s3)
     outage.hang.set()
@@ -215,7 +215,7 @@ def test_an_on_demand_init_leaves_a_hung_load_to_the_first_request(
 def test_a_snapstart_init_waits_the_whole_load_timeout(
     lambda_init: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = runtime.get_model_store()
+    store = composition.get_model_store()
     assert lifecycle._init_load_seconds(store.load_timeout_seconds) == store.load_timeout_seconds
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     assert lifecycle._init_load_seconds(60.0) == lifecycle.ON_DEMAND_INIT_LOAD_SECONDS

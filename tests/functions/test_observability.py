@@ -51,11 +51,11 @@ def test_breaker_changes_are_logged_and_counted(
     log_lines: io.StringIO,
 ) -> None:
     from botocore.exceptions import ReadTimeoutError
-    from chalicelib import runtime
-    from chalicelib.cache import DynamoDBCache
+    from chalicelib import composition
+    from chalicelib.stores.cache import DynamoDBCache
 
     client = make_api(POWERTOOLS_METRICS_DISABLED="false", BREAKER_FAILURES="1")
-    cache = runtime.get_cache()
+    cache = composition.get_cache()
     assert isinstance(cache, DynamoDBCache)
 
     def hung(**_: Any) -> None:

@@ -88,8 +88,8 @@ def test_package_builds_for_lambda_under_the_size_limit(tmp_path: Path) -> None:
     assert size <= build.ZIP_LIMIT_MB * MB
 
     names = zipfile.ZipFile(zip_path).namelist()
-    assert {"app.py", "chalice/app.py", "chalicelib/batch_files.py"} <= set(names)
-    assert "chalicelib/openapi.json" in names
+    assert {"app.py", "chalice/app.py", "chalicelib/batch/files.py"} <= set(names)
+    assert "chalicelib/api/openapi.json" in names
     native = [n for n in names if n.startswith("onnxruntime/capi/onnxruntime_pybind11_state")]
     assert native and all(n.endswith(".so") for n in native)
     assert not [n for n in names if n.startswith("onnxruntime/capi/libonnxruntime.so")]
@@ -98,7 +98,7 @@ def test_package_builds_for_lambda_under_the_size_limit(tmp_path: Path) -> None:
     assert not [
         n for n in names if n.startswith(("onnxruntime/transformers/", "onnxruntime/tools/"))
     ]
-    assert "chalicelib/__pycache__/batch_files.cpython-312.pyc" in names  # precompiled
+    assert "chalicelib/batch/__pycache__/files.cpython-312.pyc" in names  # precompiled
 
     wheel = next(n for n in names if n.startswith("onnxruntime-") and n.endswith("/WHEEL"))
     tags = zipfile.ZipFile(zip_path).read(wheel).decode()

@@ -22,7 +22,9 @@ from tests.functions.conftest import FUNCTIONS_DIR  # noqa: F401  (functions/ on
 from tests.infra import state_machine
 from tests.infra.test_template import BATCH_BUCKET_NAME, batch_arn
 
-from chalicelib import batch_files, batch_runs, config  # isort: skip
+from chalicelib.batch import files as batch_files  # isort: skip
+from chalicelib.batch import runs as batch_runs  # isort: skip
+from chalicelib import config  # isort: skip
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "CC_GENERAL.csv"
 PAYLOAD_LIMIT = 256 * 1024

@@ -28,8 +28,12 @@ TEMPLATE = ROOT / "template.yaml"
 CHALICELIB = FUNCTIONS_DIR / "chalicelib"
 
 # functions/ is on sys.path once tests.functions.conftest is imported (as in Lambda).
-from chalicelib import batch_files, batch_runs, config, history, reports  # noqa: E402
-from chalicelib import cache as result_cache  # noqa: E402
+from chalicelib import config  # noqa: E402
+from chalicelib.batch import files as batch_files  # noqa: E402
+from chalicelib.batch import runs as batch_runs  # noqa: E402
+from chalicelib.drift import reports  # noqa: E402
+from chalicelib.stores import cache as result_cache  # noqa: E402
+from chalicelib.stores import history  # noqa: E402
 
 # Operations whose IAM action is not named after the operation.
 IAM_ACTION_OF = {
@@ -107,7 +111,10 @@ def actions_called(module: Path) -> set[str]:
 
 
 def actions_by_module() -> dict[str, set[str]]:
-    found = {path.stem: actions_called(path) for path in sorted(CHALICELIB.glob("*.py"))}
+    found = {
+        ".".join(path.relative_to(CHALICELIB).with_suffix("").parts): actions_called(path)
+        for path in sorted(CHALICELIB.rglob("*.py"))
+    }
     return {name: actions for name, actions in found.items() if actions}
 
 
@@ -205,27 +212,27 @@ def test_variables_point_at_the_stack_resources() -> None:
 def test_the_code_touches_only_known_aws_operations() -> None:
     """If the code starts calling something new, this test (and the grants) must change."""
     assert actions_by_module() == {
-        "model_store": {"s3:GetObject"},
-        "cache": {
+        "scoring.loader": {"s3:GetObject"},
+        "stores.cache": {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:BatchGetItem",
             "dynamodb:BatchWriteItem",
         },
-        "batch_files": {"s3:GetObject", "s3:PutObject"},
-        "batch_runs": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
-        "s3_concat": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
-        "history": {"dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
-        "reports": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
+        "batch.files": {"s3:GetObject", "s3:PutObject"},
+        "batch.runs": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
+        "batch.s3_concat": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
+        "stores.history": {"dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+        "drift.reports": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     }
 
 
 def test_api_function_is_granted_exactly_what_it_touches() -> None:
     found = actions_by_module()
     expected = (
-        on(found["model_store"], MODEL_PREFIX_ARN)
-        | on(found["cache"], CACHE_TABLE_ARN)
-        | on(found["history"], HISTORY_TABLE_ARN)
+        on(found["scoring.loader"], MODEL_PREFIX_ARN)
+        | on(found["stores.cache"], CACHE_TABLE_ARN)
+        | on(found["stores.history"], HISTORY_TABLE_ARN)
         # reports: read only (the batch function writes them), and only their prefix
         | on({"s3:GetObject"}, batch_arn(reports.REPORTS_PREFIX))
         | on({"s3:ListBucket"}, BATCH_BUCKET_ARN)
@@ -247,7 +254,7 @@ def list_prefixes(function: str) -> set[str]:
 def test_batch_function_is_granted_exactly_what_it_touches() -> None:
     found = actions_by_module()
     expected = (
-        on(found["model_store"], MODEL_PREFIX_ARN)
+        on(found["scoring.loader"], MODEL_PREFIX_ARN)
         | on({"s3:GetObject"}, batch_arn(batch_files.INPUT_PREFIX))
         | on({"s3:PutObject"}, batch_arn(batch_files.OUTPUT_PREFIX))
         # migration: the previous run's results file, then the reports themselves
@@ -255,7 +262,7 @@ def test_batch_function_is_granted_exactly_what_it_touches() -> None:
         | on({"s3:GetObject", "s3:PutObject"}, batch_arn(reports.REPORTS_PREFIX))
         | on({"s3:ListBucket"}, BATCH_BUCKET_ARN)
     )
-    assert found["batch_files"] == {"s3:GetObject", "s3:PutObject"}
+    assert found["batch.files"] == {"s3:GetObject", "s3:PutObject"}
     assert granted("BatchFunction") == expected
     assert list_prefixes("BatchFunction") == {reports.REPORTS_PREFIX + "*"}
     assert environment("BatchFunction")[config.HISTORY_TABLE] == ""
@@ -272,7 +279,7 @@ def test_history_table_matches_the_history_code() -> None:
 
 def test_batch_worker_may_only_read_models_and_write_run_parts() -> None:
     found = actions_by_module()
-    expected = on(found["model_store"], MODEL_PREFIX_ARN) | on(
+    expected = on(found["scoring.loader"], MODEL_PREFIX_ARN) | on(
         {"s3:PutObject"}, batch_arn(batch_runs.RUNS_PREFIX)
     )
     assert granted("BatchWorkerFunction") == expected
@@ -280,9 +287,9 @@ def test_batch_worker_may_only_read_models_and_write_run_parts() -> None:
 
 def test_batch_run_function_is_granted_exactly_what_its_steps_touch() -> None:
     found = actions_by_module()
-    joins = found["s3_concat"]  # read parts, write and abort multipart uploads
+    joins = found["batch.s3_concat"]  # read parts, write and abort multipart uploads
     expected = (
-        on(found["model_store"], MODEL_PREFIX_ARN)
+        on(found["scoring.loader"], MODEL_PREFIX_ARN)
         | on({"s3:GetObject"}, batch_arn(batch_files.INPUT_PREFIX))  # the header line
         | on(joins, batch_arn(batch_runs.RUNS_PREFIX))
         | on({"s3:ListBucket"}, BATCH_BUCKET_ARN)
@@ -290,7 +297,7 @@ def test_batch_run_function_is_granted_exactly_what_its_steps_touch() -> None:
         | on({"s3:PutObject"}, batch_arn(reports.REPORTS_PREFIX))  # the drift report
     )
     assert granted("BatchRunFunction") == expected
-    assert {a for a, _ in expected} == found["batch_runs"] | joins | found["model_store"]
+    assert {a for a, _ in expected} == found["batch.runs"] | joins | found["scoring.loader"]
     (listing,) = [s for s in statements("BatchRunFunction") if s["Action"] == "s3:ListBucket"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{batch_runs.RUNS_PREFIX}*"}}
 

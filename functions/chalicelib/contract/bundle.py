@@ -2,7 +2,7 @@
 
 Training writes a :class:`Manifest` (``training/bundle.py``), the publisher checks it
 before anything is uploaded (``training/store.py``) and serving reads it back before it
-fetches a single model file (``chalicelib/model_store.py``). All three use these
+fetches a single model file (``chalicelib/scoring/loader.py``). All three use these
 definitions, so a section, a file name or the schema version is written once.
 
 Open to new sections: a top-level section this code does not know is kept, unread, in

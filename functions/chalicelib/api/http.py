@@ -1,0 +1,193 @@
+"""HTTP concerns shared by every route: API key, body limits, JSON parsing, error shape.
+
+:func:`handle` is the app's HTTP middleware. It runs around Chalice's own dispatch, so it
+also rewrites the few answers Chalice gives by itself (405, 415, 500) as problem+json.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chalice.app import Request, Response
+
+from chalicelib import observability
+from chalicelib.config import MAX_BODY_BYTES, Settings
+from chalicelib.contract.row import FIRST_DATA_ROW
+from chalicelib.errors import (
+    CHALICE_STATUS_TO_ERROR,
+    PROBLEM_CONTENT_TYPE,
+    FieldError,
+    Forbidden,
+    InternalError,
+    PayloadTooLarge,
+    ProblemError,
+    Unauthorized,
+    ValidationFailed,
+    problem_response,
+)
+from chalicelib.scoring.service import customers_of
+from chalicelib.stores.cache import ResultCache
+from chalicelib.stores.history import CustomerHistory
+
+PUBLIC_ROUTES = frozenset({"/v1/health"})
+API_KEY_HEADER = "x-api-key"
+CSV_TYPE = "text/csv"
+FIRST_ROW_PARAM = "first_row"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body(request: Request) -> Any:
+    """The parsed body; 400 naming ``(body)`` when it is not strict JSON."""
+    raw = request.raw_body or b""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        message = f"is not valid JSON: {str(error)[:120]}"
+        raise ValidationFailed.from_errors([FieldError("(body)", message)]) from error
+
+
+def sends_csv(request: Request) -> bool:
+    """The body is a CSV file (``Content-Type: text/csv``), not JSON."""
+    return request.headers.get("content-type", "").lower().startswith(CSV_TYPE)
+
+
+def wants_csv(request: Request) -> bool:
+    """The client asks for the results table (``Accept: text/csv``)."""
+    return CSV_TYPE in request.headers.get("accept", "").lower()
+
+
+def raw_body(request: Request) -> bytes:
+    """The body as sent (Chalice gives bytes, or text for some test and local events)."""
+    body = request.raw_body or b""
+    return body.encode() if isinstance(body, str) else body
+
+
+def first_row(request: Request) -> int:
+    """``?first_row=N``: the file row number of a CSV body's first data line (default 2).
+
+    A client that sends a long file in pieces, each with the header, keeps the row numbers
+    of the whole file this way.
+    """
+    params: Mapping[str, str] = request.query_params or {}
+    given = params.get(FIRST_ROW_PARAM)
+    if given is None:
+        return FIRST_DATA_ROW
+    if not given.isascii() or not given.isdigit() or int(given) < FIRST_DATA_ROW:
+        message = f"must be a whole number of at least {FIRST_DATA_ROW}, got {given[:40]!r}"
+        raise ValidationFailed.from_errors([FieldError(FIRST_ROW_PARAM, message)])
+    return int(given)
+
+
+WARNINGS_HEADER = "X-Column-Warnings"
+
+
+def csv_response(text: str, warnings: list[dict[str, str]] | None = None) -> Response:
+    """A CSV answer (the results table); the header's warnings, if any, as ASCII JSON in
+    ``X-Column-Warnings`` (the table itself has no room for them)."""
+    headers: dict[str, str | list[str]] = {"Content-Type": f"{CSV_TYPE}; charset=utf-8"}
+    if warnings:
+        headers[WARNINGS_HEADER] = json.dumps(warnings, ensure_ascii=True)
+    return Response(body=text, status_code=200, headers=headers)
+
+
+def check_request(request: Request, settings: Settings) -> None:
+    """API key (401/403) then body size (413), before any route runs."""
+    route = request.context.get("resourcePath", "")
+    if settings.api_key and route not in PUBLIC_ROUTES:
+        given = request.headers.get(API_KEY_HEADER)
+        if not given:
+            raise Unauthorized(f"send the API key in the {API_KEY_HEADER} header")
+        if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
+            raise Forbidden(f"the {API_KEY_HEADER} header does not hold a valid key")
+    declared = request.headers.get("content-length", "")
+    size = len(request.raw_body or b"") if request.method in {"POST", "PUT", "PATCH"} else 0
+    if size > MAX_BODY_BYTES or (declared.isdigit() and int(declared) > MAX_BODY_BYTES):
+        raise PayloadTooLarge(f"the body exceeds the {MAX_BODY_BYTES}-byte limit")
+
+
+def _as_problem(response: Response) -> ProblemError | None:
+    """Chalice's own error answers (not already problem+json) as our errors."""
+    error_class = CHALICE_STATUS_TO_ERROR.get(response.status_code)
+    headers = {k.lower(): str(v) for k, v in response.headers.items()}
+    content_type = headers.get("content-type", "")
+    if error_class is None or content_type.startswith(PROBLEM_CONTENT_TYPE):
+        return None
+    body = response.body if isinstance(response.body, dict) else {}
+    detail = str(body.get("Message", error_class.title))
+    if error_class is InternalError:
+        detail = "an internal error occurred; it has been logged"
+    return error_class(detail)
+
+
+def handle(
+    request: Request,
+    get_response: Callable[[Request], Response],
+    get_settings: Callable[[], Settings],
+) -> Response:
+    """Run one request: checks, the route, errors as problem+json, logs and metrics.
+
+    Settings are read inside the error handling: a malformed one is a problem+json 503.
+    """
+    started = time.perf_counter()
+    route = request.context.get("resourcePath", "")
+    # API Gateway always sends a request id; chalice local and test events may not.
+    request_id = request.context.get("requestId") or uuid.uuid4().hex
+    observability.start_request(request_id, route)
+    error: ProblemError | None = None
+    try:
+        check_request(request, get_settings())
+        response = get_response(request)
+        error = _as_problem(response)
+        if error is not None:
+            keep = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
+            response = problem_response(error, keep)
+    except ProblemError as raised:
+        error = raised
+        response = problem_response(error)
+    except Exception:  # a bug, not the client: log it, answer a generic 500
+        observability.logger.exception("unhandled error")
+        error = InternalError("an internal error occurred; it has been logged")
+        response = problem_response(error)
+    latency_ms = (time.perf_counter() - started) * 1000
+    observability.finish_request(
+        response.status_code,
+        latency_ms,
+        None if error is None else type(error).__name__,
+        [] if error is None else [e.field for e in error.errors],
+    )
+    return response
+
+
+def cache_state(cache: ResultCache | None) -> str:
+    """The cache's breaker state (``ok``/``unavailable``/``recovering``) without asking
+    DynamoDB, so health never waits on a hung table; ``unavailable`` when no cache is set."""
+    return "unavailable" if cache is None else cache.state()
+
+
+def history_state(history: CustomerHistory | None) -> str:
+    """The history table's breaker state, like :func:`cache_state`; ``disabled`` when no
+    table is set (``HISTORY_TABLE``)."""
+    return "disabled" if history is None else history.state()
+
+
+__all__ = [
+    "cache_state",
+    "check_request",
+    "csv_response",
+    "customers_of",
+    "first_row",
+    "handle",
+    "history_state",
+    "json_body",
+    "raw_body",
+    "sends_csv",
+    "wants_csv",
+]

@@ -1,0 +1,443 @@
+"""Drift and migration of a scored file: pure functions, numpy and the standard library only.
+
+A file is compared with the training distribution the bundle carries
+(``manifest["drift_reference"]``: per feature the training deciles as inner cut points
+``edges`` and the training ``shares`` of the bins they make, plus the training segment
+shares). Scoring paths feed it chunk by chunk, so a file of any size is summarised in
+constant memory:
+
+    counts = new_counts(reference)                  # once per file
+    add_rows(counts, reference, values, segments, labels)   # per scored chunk
+    total = merge(counts_a, counts_b)               # parts scored elsewhere (workers)
+    report = build_report(counts, reference, ...)   # once, at the end
+
+Population stability index of one feature, over its bins::
+
+    PSI = sum_i (now_i - train_i) * ln(now_i / train_i)
+
+with both shares clipped below at ``PSI_EPSILON`` (an empty bin would make the logarithm
+infinite). Missing values are left out of the bins (their shares are reported beside).
+Thresholds, the usual ones in credit scoring: below ``PSI_WATCH`` (0.1) stable, up to
+``PSI_RETRAIN`` (0.25) watch, above it the population has moved enough to retrain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chalicelib.contract.bundle import Manifest
+
+REPORT_SCHEMA_VERSION = 1
+PSI_EPSILON = 1e-4
+PSI_WATCH = 0.1
+PSI_RETRAIN = 0.25
+STABLE, WATCH, RETRAIN, NO_DATA = "stable", "watch", "retrain", "no data"
+SEVERITY = {NO_DATA: 0, STABLE: 0, WATCH: 1, RETRAIN: 2}
+# Typicality labels of a scored row (chalicelib.scoring.model): beyond the 75th percentile of
+# the segment members' distances is unusual, beyond the 95th atypical. At training, by
+# construction, 25 % and 5 % of the members are that far out.
+TYPICAL = "typical"
+ATYPICAL = "atypical"
+TRAINING_UNUSUAL_SHARE = 0.25
+TRAINING_ATYPICAL_SHARE = 0.05
+DIGITS = 6
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    """One feature's training distribution: cut points, bin shares, missing share, range."""
+
+    name: str
+    edges: tuple[float, ...]
+    shares: tuple[float, ...]
+    missing_share: float
+    train_min: float | None
+    train_max: float | None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a file is compared with; built from a manifest by :func:`reference_of`."""
+
+    features: tuple[FeatureReference, ...]
+    segment_shares: dict[int, float]
+    segment_names: dict[int, str]
+    rows: int | None
+    has_bins: bool
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+
+def reference_of(model: Manifest | Mapping[str, Any]) -> Reference:
+    """The manifest's drift reference. A bundle without one (trained before it existed)
+    still gives the features' ranges and the segment shares, just no bins to compare.
+
+    Takes the typed manifest, or its JSON form (tests build partial ones)."""
+    manifest = model.to_json() if isinstance(model, Manifest) else model
+    drift = manifest.get("drift_reference") or {}
+    binned = {f["name"]: f for f in drift.get("features") or []}
+    features = []
+    for entry in manifest["features"]:
+        bins = binned.get(entry["name"]) or {}
+        features.append(
+            FeatureReference(
+                name=entry["name"],
+                edges=tuple(float(e) for e in bins.get("edges", ())),
+                shares=tuple(float(s) for s in bins.get("shares", (1.0,))),
+                missing_share=float(bins.get("missing_share", 0.0)),
+                train_min=entry.get("train_min"),
+                train_max=entry.get("train_max"),
+            )
+        )
+    shares = drift.get("segment_shares") or [
+        {"id": s["id"], "share": s.get("share", 0.0)} for s in manifest["segments"]
+    ]
+    return Reference(
+        features=tuple(features),
+        segment_shares={int(s["id"]): float(s["share"]) for s in shares},
+        segment_names={int(s["id"]): str(s["name"]) for s in manifest["segments"]},
+        rows=drift.get("rows"),
+        has_bins=bool(binned),
+    )
+
+
+@dataclass
+class DriftCounts:
+    """The accumulator: plain integers, JSON-able, summed by :func:`merge`."""
+
+    rows: int = 0
+    bins: list[list[int]] = field(default_factory=list)  # per feature, len(edges) + 1
+    missing: list[int] = field(default_factory=list)
+    outside: list[int] = field(default_factory=list)  # values outside the training range
+    rows_outside: int = 0  # rows with at least one such value
+    segments: dict[int, int] = field(default_factory=dict)
+    unusual: int = 0  # typicality not "typical"
+    atypical: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["segments"] = {str(k): v for k, v in self.segments.items()}
+        return body
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any]) -> DriftCounts:
+        loaded = cls(**{k: v for k, v in body.items() if k != "segments"})
+        loaded.segments = {int(k): int(v) for k, v in body.get("segments", {}).items()}
+        return loaded
+
+
+def new_counts(reference: Reference) -> DriftCounts:
+    """Empty counts shaped for ``reference``."""
+    return DriftCounts(
+        bins=[[0] * (len(f.edges) + 1) for f in reference.features],
+        missing=[0] * len(reference.features),
+        outside=[0] * len(reference.features),
+    )
+
+
+def add_rows(
+    counts: DriftCounts,
+    reference: Reference,
+    values: Sequence[Sequence[float | None]],
+    segments: Sequence[int],
+    labels: Sequence[str],
+) -> None:
+    """Count one chunk of scored rows: raw ``values`` in the reference's feature order
+    (``None`` = missing), each row's segment id and typicality label."""
+    if not len(values):
+        return
+    matrix = np.array(values, dtype=np.float64).reshape(len(values), len(reference.features))
+    outside_any = np.zeros(len(values), dtype=bool)
+    for j, feature in enumerate(reference.features):
+        column = matrix[:, j]
+        present = column[~np.isnan(column)]
+        counts.missing[j] += int(len(column) - len(present))
+        which = np.searchsorted(np.asarray(feature.edges), present, side="left")
+        for i, n in enumerate(np.bincount(which, minlength=len(feature.edges) + 1).tolist()):
+            counts.bins[j][i] += n
+        outside = _outside(column, feature)
+        counts.outside[j] += int(outside.sum())
+        outside_any |= outside
+    counts.rows += len(values)
+    counts.rows_outside += int(outside_any.sum())
+    for segment in segments:
+        counts.segments[int(segment)] = counts.segments.get(int(segment), 0) + 1
+    counts.unusual += sum(1 for label in labels if label != TYPICAL)
+    counts.atypical += sum(1 for label in labels if label == ATYPICAL)
+
+
+def _outside(column: np.ndarray, feature: FeatureReference) -> np.ndarray:
+    """Rows whose value lies outside the training range (missing values never do)."""
+    low = -math.inf if feature.train_min is None else feature.train_min
+    high = math.inf if feature.train_max is None else feature.train_max
+    with np.errstate(invalid="ignore"):
+        result: np.ndarray = (column < low) | (column > high)
+    return result
+
+
+def merge(parts: Iterable[DriftCounts]) -> DriftCounts:
+    """The sum of counts made separately (chunks, or batches scored by other workers)."""
+    parts = list(parts)
+    if not parts:
+        raise ValueError("merge needs at least one DriftCounts")
+    total = DriftCounts(
+        bins=[[0] * len(b) for b in parts[0].bins],
+        missing=[0] * len(parts[0].missing),
+        outside=[0] * len(parts[0].outside),
+    )
+    for part in parts:
+        if [len(b) for b in part.bins] != [len(b) for b in total.bins]:
+            raise ValueError("counts made against different references cannot be merged")
+        total.rows += part.rows
+        total.rows_outside += part.rows_outside
+        total.unusual += part.unusual
+        total.atypical += part.atypical
+        for j, row in enumerate(part.bins):
+            total.bins[j] = [a + b for a, b in zip(total.bins[j], row, strict=True)]
+            total.missing[j] += part.missing[j]
+            total.outside[j] += part.outside[j]
+        for segment, n in part.segments.items():
+            total.segments[segment] = total.segments.get(segment, 0) + n
+    return total
+
+
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """Population stability index of two share vectors over the same bins (see module)."""
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, PSI_EPSILON), max(a, PSI_EPSILON)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def status_of(value: float | None) -> str:
+    """stable below PSI_WATCH, watch up to PSI_RETRAIN, retrain above it."""
+    if value is None:
+        return NO_DATA
+    if value > PSI_RETRAIN:
+        return RETRAIN
+    if value >= PSI_WATCH:
+        return WATCH
+    return STABLE
+
+
+def _shares(counts: Sequence[int]) -> list[float] | None:
+    total = sum(counts)
+    return None if total == 0 else [c / total for c in counts]
+
+
+def _feature_report(
+    feature: FeatureReference, bins: list[int], missing: int, outside: int, rows: int
+) -> dict[str, Any]:
+    now = _shares(bins)
+    value = None if now is None else psi(feature.shares, now)
+    lows = [None, *feature.edges]
+    highs = [*feature.edges, None]
+    return {
+        "name": feature.name,
+        "psi": None if value is None else round(value, DIGITS),
+        "status": status_of(value),
+        "bins": [
+            {
+                "low": low,
+                "high": high,
+                "training": round(train, DIGITS),
+                "now": None if now is None else round(now[i], DIGITS),
+            }
+            for i, (low, high, train) in enumerate(zip(lows, highs, feature.shares, strict=True))
+        ],
+        "missing_share": {
+            "training": round(feature.missing_share, DIGITS),
+            "now": round(missing / rows, DIGITS) if rows else None,
+        },
+        "outside_range_share": round(outside / rows, DIGITS) if rows else None,
+        "train_min": feature.train_min,
+        "train_max": feature.train_max,
+    }
+
+
+def _segment_report(counts: DriftCounts, reference: Reference) -> dict[str, Any]:
+    ids = sorted({*reference.segment_shares, *counts.segments})
+    now = [counts.segments.get(i, 0) / counts.rows if counts.rows else 0.0 for i in ids]
+    train = [reference.segment_shares.get(i, 0.0) for i in ids]
+    value = psi(train, now) if counts.rows else None
+    rows: list[dict[str, Any]] = [
+        {
+            "id": i,
+            "name": reference.segment_names.get(i, str(i)),
+            "training": round(t, DIGITS),
+            "now": round(n, DIGITS),
+            "change": round(n - t, DIGITS),
+        }
+        for i, t, n in zip(ids, train, now, strict=True)
+    ]
+    return {
+        "psi": None if value is None else round(value, DIGITS),
+        "status": status_of(value),
+        "max_change": max((abs(r["change"]) for r in rows), default=0.0) if counts.rows else None,
+        "shares": rows,
+    }
+
+
+def thresholds() -> dict[str, float]:
+    return {"psi_watch": PSI_WATCH, "psi_retrain": PSI_RETRAIN, "psi_epsilon": PSI_EPSILON}
+
+
+def build_report(
+    counts: DriftCounts,
+    reference: Reference,
+    *,
+    name: str,
+    created_at: str,
+    model_version: str,
+    rows_in_file: int,
+    migration: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The ``<name>.report.json`` body (docs/api.md, "Reports") from a file's counts."""
+    features = (
+        [
+            _feature_report(f, counts.bins[j], counts.missing[j], counts.outside[j], counts.rows)
+            for j, f in enumerate(reference.features)
+        ]
+        if reference.has_bins
+        else []
+    )
+    segments = _segment_report(counts, reference)
+    flags = [
+        {
+            "feature": f["name"],
+            "psi": f["psi"],
+            "status": f["status"],
+            "message": _flag_message(f["name"], f["psi"], f["status"]),
+        }
+        for f in features
+        if f["status"] in {WATCH, RETRAIN}
+    ]
+    if segments["status"] in {WATCH, RETRAIN}:
+        flags.append(
+            {
+                "feature": "(segments)",
+                "psi": segments["psi"],
+                "status": segments["status"],
+                "message": _flag_message("the segment shares", segments["psi"], segments["status"]),
+            }
+        )
+    scored_psi = [f for f in features if f["psi"] is not None]
+    worst = max(scored_psi, key=lambda f: f["psi"], default=None)
+    statuses = [f["status"] for f in features] + [segments["status"]]
+    cells = counts.rows * len(reference.features) - sum(counts.missing)
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "name": name,
+        "source": source,
+        "created_at": created_at,
+        "model_version": model_version,
+        "rows": counts.rows,
+        "rows_in_file": rows_in_file,
+        "reference": {"bins": reference.has_bins, "training_rows": reference.rows},
+        "thresholds": thresholds(),
+        "status": max(statuses, key=SEVERITY.__getitem__) if counts.rows else NO_DATA,
+        "worst_psi": None if worst is None else {"feature": worst["name"], "psi": worst["psi"]},
+        "flags": flags,
+        "features": features,
+        "segments": segments,
+        "unusual_share": {
+            "now": _ratio(counts.unusual, counts.rows),
+            "training": TRAINING_UNUSUAL_SHARE,
+            "atypical_now": _ratio(counts.atypical, counts.rows),
+            "atypical_training": TRAINING_ATYPICAL_SHARE,
+        },
+        "outside_range_share": {
+            "values": _ratio(sum(counts.outside), cells),
+            "rows": _ratio(counts.rows_outside, counts.rows),
+        },
+        "migration": None if migration is None else dict(migration),
+        "counts": counts.to_dict(),
+    }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, DIGITS) if whole else None
+
+
+def _flag_message(what: str, value: float | None, status: str) -> str:
+    if status == RETRAIN:
+        return f"PSI {value:.3f} > {PSI_RETRAIN}: {what} moved away from training; retrain"
+    return f"PSI {value:.3f} in [{PSI_WATCH}, {PSI_RETRAIN}]: {what} is shifting; watch it"
+
+
+def summary_of(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The few numbers ``GET /v1/reports`` lists per report."""
+    migration = report.get("migration") or {}
+    return {
+        "name": report["name"],
+        "created_at": report["created_at"],
+        "model_version": report["model_version"],
+        "rows": report["rows"],
+        "status": report["status"],
+        "worst_psi": report.get("worst_psi"),
+        "segment_psi": report["segments"]["psi"],
+        "segment_max_change": report["segments"]["max_change"],
+        "moved": migration.get("moved"),
+    }
+
+
+# --- migration between two runs of the same file ------------------------------------------
+
+
+def migration(
+    previous: Iterable[tuple[str, int]],
+    current: Iterable[tuple[str, int]],
+    *,
+    previous_run: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Customers matched by id between two runs: ``(CUST_ID, segment id)`` pairs of each.
+
+    Rows without an id cannot be followed and are left out; an id seen twice in one run
+    counts once, with its last segment (``duplicate_ids`` says how many were dropped).
+    The matrix is previous segment (rows) by current segment (columns), over the ids seen
+    in both runs.
+    """
+    before, dup_before = _by_id(previous)
+    after, dup_after = _by_id(current)
+    ids = sorted({*before.values(), *after.values()})
+    position = {segment: i for i, segment in enumerate(ids)}
+    matrix = [[0] * len(ids) for _ in ids]
+    matched = moved = 0
+    for customer, segment in after.items():
+        old = before.get(customer)
+        if old is None:
+            continue
+        matched += 1
+        moved += old != segment
+        matrix[position[old]][position[segment]] += 1
+    return {
+        "previous_run": dict(previous_run or {}),
+        "matched": matched,
+        "moved": moved,
+        "new": len(after) - matched,
+        "gone": len(before) - matched,
+        "moved_share": round(moved / matched, DIGITS) if matched else None,
+        "segments": ids,
+        "matrix": matrix,
+        "duplicate_ids": {"previous": dup_before, "current": dup_after},
+    }
+
+
+def _by_id(pairs: Iterable[tuple[str, int]]) -> tuple[dict[str, int], int]:
+    seen: dict[str, int] = {}
+    duplicates = 0
+    for customer, segment in pairs:
+        if not customer:
+            continue
+        duplicates += customer in seen
+        seen[customer] = int(segment)
+    return seen, duplicates

@@ -40,10 +40,10 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib.batch import files as batch_files  # noqa: E402  # isort: skip
-from chalicelib.scoring.loader import BundleReader, ModelStore  # noqa: E402  # isort: skip
+from chalicelib.scoring.loader import BundleReader, ModelLoader  # noqa: E402  # isort: skip
 from chalicelib.scoring.model import ScoringModel  # noqa: E402  # isort: skip
 from chalicelib.scoring.service import ScoringService  # noqa: E402  # isort: skip
-from training.store import ModelStore as Publisher  # noqa: E402
+from training.registry import ModelRegistry as ModelRegistry  # noqa: E402
 
 MODELS, BATCH = "bench-models", "bench-batch"
 LAMBDA_SECONDS = 900
@@ -75,8 +75,8 @@ def main() -> int:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=MODELS)
         s3.create_bucket(Bucket=BATCH)
-        Publisher(MODELS, "models/", s3_client=s3).publish(args.bundle)
-        store = ModelStore(BundleReader(MODELS, "models/", s3_client=s3), ScoringModel)
+        ModelRegistry(MODELS, "models/", s3_client=s3).publish(args.bundle)
+        store = ModelLoader(BundleReader(MODELS, "models/", s3_client=s3), ScoringModel)
         service = ScoringService(store.get, None)
         store.get()  # load the model before timing anything
 

@@ -197,11 +197,11 @@ def publish(aws_url: str, bundle_dir: Path, rows: list[dict[str, Any]]) -> None:
     import boto3
     from chalicelib.contract.bundle import MANIFEST_NAME, Manifest
 
-    from training.store import ModelStore
+    from training.registry import ModelRegistry
 
     s3 = boto3.client("s3", endpoint_url=aws_url)
     s3.create_bucket(Bucket=BUCKET)
-    ModelStore(BUCKET, s3_client=s3).publish(bundle_dir)
+    ModelRegistry(BUCKET, s3_client=s3).publish(bundle_dir)
     manifest = Manifest.loads((bundle_dir / MANIFEST_NAME).read_bytes())
     blob = pickle.dumps(fit_sklearn_models(manifest, rows))
     s3.put_object(Bucket=BUCKET, Key=BASELINE_KEY, Body=blob)

@@ -44,7 +44,7 @@ from tests.servers import (  # noqa: E402
     moto_server,
     start_chalice_local,
 )
-from training.store import ModelStore  # noqa: E402
+from training.registry import ModelRegistry  # noqa: E402
 
 # main just before the first commit of issue 12 (the circuit breaker).
 DEFAULT_BEFORE = "9ffafba"
@@ -86,7 +86,7 @@ def run_variant(
             KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        ModelStore(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle)
+        ModelRegistry(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle)
         with start_chalice_local(moto.url, functions_dir=functions_dir) as api:
             timed_post(api, next(fresh))  # the cold load
             healthy_rows = [next(fresh) for _ in range(HEALTHY_REQUESTS)]

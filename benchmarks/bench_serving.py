@@ -205,7 +205,7 @@ def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[d
 
     context = LambdaContext()
     cache = InMemoryCache(ttl_seconds=3600, max_items=100_000)
-    composition.reset(model_store=_FixedStore(model), cache=cache)  # type: ignore[arg-type]
+    composition.reset(model_loader=_FixedStore(model), cache=cache)  # type: ignore[arg-type]
     for event in warmup:
         app_module.app(event, context)
     for label in ("miss", "hit"):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from threadpoolctl import threadpool_limits
 
 from training.data import file_sha256
-from training.store import DEFAULT_PREFIX, ModelStore, StoreError, VersionInfo, load_bundle
+from training.registry import DEFAULT_PREFIX, ModelRegistry, StoreError, VersionInfo, load_bundle
 from training.validation import ValidationResult, min_rows_for, validate_file
 
 if TYPE_CHECKING:
@@ -157,11 +157,11 @@ def _store_location(args: argparse.Namespace) -> tuple[str | None, str]:
     return bucket, prefix
 
 
-def _open_store(args: argparse.Namespace, s3_client: S3Client | None) -> ModelStore:
+def _open_store(args: argparse.Namespace, s3_client: S3Client | None) -> ModelRegistry:
     bucket, prefix = _store_location(args)
     if not bucket:
         raise CommandError(f"no bucket: pass --bucket or set {ENV_BUCKET}", EXIT_INVALID)
-    return ModelStore(bucket, prefix, s3_client=s3_client)
+    return ModelRegistry(bucket, prefix, s3_client=s3_client)
 
 
 # -- subcommands ---------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def _published_reference(
         print("note: no model store configured; segment ids are numbered afresh")
         return None
     try:
-        store = ModelStore(bucket, prefix, s3_client=s3_client)
+        store = ModelRegistry(bucket, prefix, s3_client=s3_client)
         manifest = store.current_manifest()
         if manifest is None:
             print(f"note: no current version in s3://{bucket}/{prefix}; ids numbered afresh")

@@ -24,7 +24,7 @@ from chalicelib.contract.bundle import DataSource, Manifest
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from training import bundle, stages
+from training import bundle_writer, stages
 from training.clustering import is_scalable
 from training.parity import ParityError
 from training.schema import FEATURE_NAMES
@@ -132,7 +132,7 @@ def build_bundle(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    bundle.clear_previous(out_dir)
+    bundle_writer.clear_previous(out_dir)
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     large = is_scalable(len(raw), scalable)
     options = stages.Options(
@@ -160,7 +160,9 @@ def build_bundle(
         with clock.step("parity"):
             proof = stages.prove_parity(data, clusters, fit, exported, options)
         with clock.step("bundle"):
-            entries = bundle.write_files(out_dir, stages.bundle_files(out_dir, chosen, exported))
+            entries = bundle_writer.write_files(
+                out_dir, stages.bundle_files(out_dir, chosen, exported)
+            )
             source = DataSource(data_file, data_sha256 or _frame_sha256(frame), len(raw))
             facts = stages.RunFacts(source, options, chosen.algorithm, stable.result)
             draft = stages.draft_manifest(data, chosen, description, fit, proof, entries, facts)
@@ -168,7 +170,7 @@ def build_bundle(
         # (a few milliseconds) is outside them.
         seconds = round(time.perf_counter() - started, 3)
         run = replace(draft.training, seconds=seconds, step_seconds=dict(clock.seconds))
-        manifest = bundle.write_manifest(out_dir, replace(draft, training=run))
+        manifest = bundle_writer.write_manifest(out_dir, replace(draft, training=run))
     finally:
         clock.close()
     return BundleSummary(

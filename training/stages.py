@@ -3,7 +3,7 @@
 ``pipeline.build_bundle`` runs them in order and times each one; a test can run any of
 them alone on the results of the ones before. The work itself lives in one module per
 subject (``preprocess``, ``elbow``, ``clustering``, ``profiles``, ``naming``,
-``surrogate``, ``segment_map``, ``limits``, ``export``, ``parity``, ``bundle``); a stage
+``surrogate``, ``segment_map``, ``limits``, ``export``, ``parity``, ``bundle_writer``); a stage
 only connects them.
 """
 
@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
 from training import (
-    bundle,
+    bundle_writer,
     drift_reference,
     elbow,
     export,
@@ -337,7 +337,7 @@ def draft_manifest(
         version="",
         created_at="",
         k=chosen.k,
-        features=bundle.feature_catalogue(data.raw, imputation_values(data.preprocessor)),
+        features=bundle_writer.feature_catalogue(data.raw, imputation_values(data.preprocessor)),
         id_field=ID_FIELD,
         files=files,
         segmenter=Segmenter(SEGMENTER_FILE, "features", SEGMENTER_OUTPUTS),
@@ -361,7 +361,7 @@ def draft_manifest(
         limit_errors=fit.models.errors,
         parity=proof,
         data=facts.data,
-        libraries=bundle.library_versions(),
+        libraries=bundle_writer.library_versions(),
         training=TrainingRun(
             seed=options.seed,
             algorithm=facts.algorithm,

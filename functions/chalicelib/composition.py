@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from chalicelib import observability
 from chalicelib.config import MAX_REFRESH_BACKOFF_SECONDS, ConfigError, Settings, batch_bucket
 from chalicelib.errors import ServiceMisconfigured
-from chalicelib.scoring.loader import BundleReader, ModelStore
+from chalicelib.scoring.loader import BundleReader, ModelLoader
 from chalicelib.scoring.model import ScoringModel
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores.breaker import CircuitBreaker
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.drift.reports import ReportStore
 
 _settings: Settings | None = None
-_model_store: ModelStore[ScoringModel] | None = None
+_model_loader: ModelLoader[ScoringModel] | None = None
 _cache: ResultCache | None = None
 _cache_built = False
 _service: ScoringService | None = None
@@ -64,11 +64,11 @@ def check_settings() -> bool:
     return True
 
 
-def get_model_store() -> ModelStore[ScoringModel]:
-    global _model_store
-    if _model_store is None:
+def get_model_loader() -> ModelLoader[ScoringModel]:
+    global _model_loader
+    if _model_loader is None:
         settings = get_settings()
-        _model_store = ModelStore(
+        _model_loader = ModelLoader(
             BundleReader(settings.model_bucket, settings.model_prefix),
             ScoringModel,
             pinned_version=settings.model_version,
@@ -76,12 +76,12 @@ def get_model_store() -> ModelStore[ScoringModel]:
             load_timeout_seconds=settings.model_load_timeout_seconds,
             max_backoff_seconds=MAX_REFRESH_BACKOFF_SECONDS,
         )
-    return _model_store
+    return _model_loader
 
 
 def get_model() -> ScoringModel:
     """The model to serve now (raises ModelUnavailable -> 503)."""
-    return get_model_store().get()
+    return get_model_loader().get()
 
 
 def breaker(name: str) -> CircuitBreaker:
@@ -146,7 +146,7 @@ def get_service_for(version: str) -> ScoringService:
     service = _pinned_services.get(version)
     if service is None:
         settings = get_settings()
-        store = ModelStore(
+        store = ModelLoader(
             BundleReader(settings.model_bucket, settings.model_prefix),
             ScoringModel,
             pinned_version=version,
@@ -173,14 +173,14 @@ def get_reports() -> ReportStore:
 
 def reset(
     settings: Settings | None = None,
-    model_store: ModelStore[ScoringModel] | None = None,
+    model_loader: ModelLoader[ScoringModel] | None = None,
     cache: ResultCache | None = None,
     history: CustomerHistory | None = None,
 ) -> None:
     """Forget every singleton; optionally install replacements (tests, benchmarks)."""
-    global _settings, _model_store, _cache, _cache_built, _service, _reports
+    global _settings, _model_loader, _cache, _cache_built, _service, _reports
     global _history, _history_built
-    _settings, _model_store, _service, _reports = settings, model_store, None, None
+    _settings, _model_loader, _service, _reports = settings, model_loader, None, None
     _pinned_services.clear()
     _cache, _cache_built = cache, cache is not None
     _history, _history_built = history, history is not None

@@ -59,7 +59,7 @@ def in_lambda_init() -> bool:
 def initialise() -> None:
     """Load the model and make the clients now, so no request has to."""
     TIMINGS.clear()
-    _timed("S3 client", composition.get_model_store)
+    _timed("S3 client", composition.get_model_loader)
     # Making a client is CPU work under botocore's session lock, so the DynamoDB one is
     # made while the model load waits on S3, not beside the S3 client.
     cache_client = threading.Thread(target=_timed, args=("cache client", _make_cache_client))
@@ -75,7 +75,7 @@ def after_restore() -> None:
     """Renew per-container state in a container resumed from a SnapStart snapshot."""
     TIMINGS.clear()
     observability.mark_cold_start()
-    store = composition.get_model_store()
+    store = composition.get_model_loader()
     _timed("S3 client", store.reader.renew_client)
     cache = composition.get_cache()
     renew_cache_client: Callable[[], None] | None = getattr(cache, "renew_client", None)
@@ -99,7 +99,7 @@ def _init_load_seconds(store_timeout: float) -> float:
 
 def _load_model() -> ScoringModel | None:
     """The model, if it loads within the init's share of Lambda's init limit."""
-    store = composition.get_model_store()
+    store = composition.get_model_loader()
     store.check_now(timeout=_init_load_seconds(store.load_timeout_seconds))
     if store.version is None:  # failed (requests answer 503, the store retries) or still loading
         error = str(store.last_error) if store.last_error else "still loading"

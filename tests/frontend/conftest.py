@@ -35,8 +35,8 @@ from tests.servers import (
     start_moto_server,
 )
 from training import migration
+from training.registry import ModelRegistry
 from training.schema import FEATURE_NAMES
-from training.store import ModelStore
 from training.validation import validate_file
 
 # The app's import root, as `streamlit run frontend/Home.py` makes it.
@@ -64,7 +64,7 @@ def aws_with_model(trained_bundle: Any) -> Iterator[str]:
     stage = local_stage_env()
     with start_moto_server() as endpoint:
         _create_aws(endpoint, stage)
-        store = ModelStore(
+        store = ModelRegistry(
             stage["MODEL_BUCKET"],
             stage["MODEL_PREFIX"],
             s3_client=boto3.client("s3", endpoint_url=endpoint),
@@ -94,7 +94,7 @@ def migrated_api(trained_bundle: Any, tmp_path_factory: pytest.TempPathFactory) 
     with start_moto_server() as endpoint:
         _create_aws(endpoint, stage)
         s3 = boto3.client("s3", endpoint_url=endpoint)
-        ModelStore(stage["MODEL_BUCKET"], stage["MODEL_PREFIX"], s3_client=s3).publish(bundle)
+        ModelRegistry(stage["MODEL_BUCKET"], stage["MODEL_PREFIX"], s3_client=s3).publish(bundle)
         with start_chalice_local(endpoint, env={"API_KEY": ""}) as url:
             wait_until_ok(f"{url}/v1/health")
             yield url

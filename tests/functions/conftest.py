@@ -24,8 +24,8 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
+from training.registry import ModelRegistry
 from training.schema import FEATURES, ID_COLUMN
-from training.store import ModelStore
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 if str(FUNCTIONS_DIR) not in sys.path:
@@ -183,13 +183,13 @@ def dynamodb(aws: None) -> Any:
 
 
 @pytest.fixture
-def store(s3: Any) -> ModelStore:
+def store(s3: Any) -> ModelRegistry:
     """training's model store on the moto bucket (how bundles really get published)."""
-    return ModelStore(BUCKET, PREFIX, s3_client=s3)
+    return ModelRegistry(BUCKET, PREFIX, s3_client=s3)
 
 
 @pytest.fixture
-def published(store: ModelStore, bundle: TrainedBundle) -> str:
+def published(store: ModelRegistry, bundle: TrainedBundle) -> str:
     """The real bundle published and promoted; returns its version."""
     return store.publish(bundle.path).version
 

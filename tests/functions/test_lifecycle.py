@@ -29,7 +29,7 @@ from tests.functions.conftest import (
     post_json,
 )
 from tests.functions.scoring.test_loader import Outage
-from training.store import ModelStore as PublishingStore
+from training.registry import ModelRegistry
 
 V2 = "20991231T000000Z-00000002"
 
@@ -98,10 +98,10 @@ def test_init_loads_the_model_and_makes_the_clients_before_any_request(
     lambda_init: Client, published: str, bundle: TrainedBundle, valid_row: dict[str, Any]
 ) -> None:
     assert lifecycle.in_lambda_init()
-    reads = S3Reads(composition.get_model_store().reader.s3)
+    reads = S3Reads(composition.get_model_loader().reader.s3)
     lifecycle.initialise()
 
-    store = composition.get_model_store()
+    store = composition.get_model_loader()
     assert store.version == published
     manifest = bundle.manifest
     base = f"{PREFIX}{published}/"
@@ -130,7 +130,7 @@ def test_init_without_a_model_does_not_fail_the_container(
     lambda_init: Client, s3: Any, valid_row: dict[str, Any]
 ) -> None:
     lifecycle.initialise()  # nothing published: logged, not raised
-    assert composition.get_model_store().version is None
+    assert composition.get_model_loader().version is None
     assert "first scoring" not in lifecycle.TIMINGS
     assert post_json(lambda_init, "/v1/segment", valid_row).status_code == 503
 
@@ -139,13 +139,13 @@ def test_after_restore_renews_clients_cold_start_flag_and_rereads_the_pointer(
     lambda_init: Client,
     published: str,
     bundle: TrainedBundle,
-    store: PublishingStore,
+    store: ModelRegistry,
     tmp_path: Any,
 ) -> None:
     lifecycle.initialise()
-    model_store = composition.get_model_store()
+    model_loader = composition.get_model_loader()
     cache = composition.get_cache()
-    s3_before = model_store.reader.s3
+    s3_before = model_loader.reader.s3
     dynamodb_before = cache.client  # type: ignore[union-attr]
     observability._cold_start = False  # the snapshot was taken after a warm-up request
     # Published and promoted after the snapshot was taken, before the restore:
@@ -153,8 +153,8 @@ def test_after_restore_renews_clients_cold_start_flag_and_rereads_the_pointer(
 
     lifecycle.after_restore()
 
-    assert model_store.version == V2  # not after MODEL_REFRESH_SECONDS: now
-    assert model_store.reader.s3 is not s3_before
+    assert model_loader.version == V2  # not after MODEL_REFRESH_SECONDS: now
+    assert model_loader.reader.s3 is not s3_before
     assert cache.client is not dynamodb_before  # type: ignore[union-attr]
     assert observability._cold_start is True
     assert set(lifecycle.TIMINGS) == {"S3 client", "cache client", "pointer check"}
@@ -200,7 +200,7 @@ def test_an_on_demand_init_leaves_a_hung_load_to_the_first_request(
     client = make_api()
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     monkeypatch.setattr(lifecycle, "ON_DEMAND_INIT_LOAD_SECONDS", 0.05)
-    store = composition.get_model_store()
+    store = composition.get_model_loader()
     assert lifecycle._init_load_seconds(store.load_timeout_seconds) == 0.05
     outage = Outage(store.reader.s3)
     outage.hang.set()
@@ -215,7 +215,7 @@ def test_an_on_demand_init_leaves_a_hung_load_to_the_first_request(
 def test_a_snapstart_init_waits_the_whole_load_timeout(
     lambda_init: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = composition.get_model_store()
+    store = composition.get_model_loader()
     assert lifecycle._init_load_seconds(store.load_timeout_seconds) == store.load_timeout_seconds
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     assert lifecycle._init_load_seconds(60.0) == lifecycle.ON_DEMAND_INIT_LOAD_SECONDS

@@ -11,7 +11,7 @@ import requests
 
 from tests.functions.conftest import TrainedBundle, create_cache_table, create_history_table
 from tests.servers import local_stage_env, moto_server, start_chalice_local, start_moto_server
-from training.store import ModelStore
+from training.registry import ModelRegistry
 
 
 @pytest.mark.slow
@@ -25,7 +25,7 @@ def test_chalice_local_scores_a_customer_over_http(
         dynamodb = boto3.client("dynamodb", endpoint_url=aws_url)
         create_cache_table(dynamodb, stage["CACHE_TABLE"])
         create_history_table(dynamodb, stage["HISTORY_TABLE"])
-        version = ModelStore(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path).version
+        version = ModelRegistry(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path).version
         with start_chalice_local(aws_url) as api_url:
             first = requests.post(f"{api_url}/v1/segment", json=valid_row, timeout=60)
             second = requests.post(f"{api_url}/v1/segment", json=valid_row, timeout=60)
@@ -60,7 +60,7 @@ def test_answers_keep_coming_while_moto_hangs_and_the_cache_comes_back(
         s3 = boto3.client("s3", endpoint_url=moto.url)
         s3.create_bucket(Bucket=stage["MODEL_BUCKET"])
         create_cache_table(boto3.client("dynamodb", endpoint_url=moto.url), stage["CACHE_TABLE"])
-        version = ModelStore(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path).version
+        version = ModelRegistry(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path).version
         with start_chalice_local(moto.url, env=settings) as api_url:
 
             def score(row: dict[str, Any]) -> tuple[int, str]:

@@ -32,7 +32,7 @@ from chalicelib.contract.bundle import (
 )
 from moto import mock_aws
 
-from training.store import ModelStore
+from training.registry import ModelRegistry
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -53,8 +53,8 @@ def s3() -> Iterator[S3Client]:
 
 
 @pytest.fixture
-def store(s3: S3Client) -> ModelStore:
-    return ModelStore(BUCKET, "models/", s3_client=s3)
+def store(s3: S3Client) -> ModelRegistry:
+    return ModelRegistry(BUCKET, "models/", s3_client=s3)
 
 
 @pytest.fixture

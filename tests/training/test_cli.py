@@ -21,7 +21,7 @@ from tests.servers import OFFLINE_AWS_ENV, ROOT, start_moto_server
 from tests.training.conftest import BUCKET, REAL_DATA, BundleFactory
 from training.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, main
 from training.pipeline import BundleSummary
-from training.store import load_bundle
+from training.registry import load_bundle
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,7 +1,7 @@
 """The bundle contract: the typed ``manifest.json``, its file names and its version check.
 
-Training writes a :class:`Manifest` (``training/bundle.py``), the publisher checks it
-before anything is uploaded (``training/store.py``) and serving reads it back before it
+Training writes a :class:`Manifest` (``training/bundle_writer.py``), the publisher checks it
+before anything is uploaded (``training/registry.py``) and serving reads it back before it
 fetches a single model file (``chalicelib/scoring/loader.py``). All three use these
 definitions, so a section, a file name or the schema version is written once.
 

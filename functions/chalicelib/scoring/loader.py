@@ -145,7 +145,7 @@ class BundleReader:
         return body
 
 
-class ModelStore[T]:
+class ModelLoader[T]:
     """Holds the model built from the current (or pinned) bundle, refreshed off the request path.
 
     ``build`` turns a verified :class:`Bundle` into the object served (the scorer); it is

@@ -26,7 +26,7 @@ from tests.functions.conftest import (
     create_history_table,
 )
 from tests.servers import local_stage_env, start_chalice_local, start_moto_server
-from training.store import ModelStore
+from training.registry import ModelRegistry
 
 OPENAPI = FUNCTIONS_DIR / "chalicelib" / "api" / "openapi.json"
 schema = schemathesis.openapi.from_path(OPENAPI)
@@ -43,7 +43,7 @@ def local_api(bundle: TrainedBundle) -> Iterator[str]:
         create_cache_table(boto3.client("dynamodb", endpoint_url=aws_url), stage["CACHE_TABLE"])
         create_history_table(boto3.client("dynamodb", endpoint_url=aws_url), stage["HISTORY_TABLE"])
         s3.create_bucket(Bucket=stage["BATCH_BUCKET"])  # no reports yet: an empty list
-        ModelStore(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path)
+        ModelRegistry(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path)
         with start_chalice_local(aws_url) as api_url:
             yield api_url
 

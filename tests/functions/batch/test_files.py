@@ -27,7 +27,7 @@ from tests.functions.conftest import (
     load_functions_app,
     post_json,
 )
-from training.store import ModelStore
+from training.registry import ModelRegistry
 
 # functions/ is on sys.path once tests.functions.conftest is imported (as in Lambda).
 from chalicelib.batch import files as batch_files  # isort: skip
@@ -100,7 +100,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[BatchStack]:
 
 @pytest.fixture
 def published(stack: BatchStack, bundle: TrainedBundle) -> str:
-    return ModelStore(BUCKET, PREFIX, s3_client=stack.s3).publish(bundle.path).version
+    return ModelRegistry(BUCKET, PREFIX, s3_client=stack.s3).publish(bundle.path).version
 
 
 def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:

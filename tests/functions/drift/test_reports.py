@@ -22,7 +22,7 @@ from tests.functions.batch.test_files import (
     stack,  # noqa: F401  (fixture)
 )
 from tests.functions.conftest import BUCKET, PREFIX, TrainedBundle, copy_bundle, post_json
-from training.store import ModelStore
+from training.registry import ModelRegistry
 
 from chalicelib.drift import stats as drift  # isort: skip
 from chalicelib.drift import reports  # isort: skip
@@ -47,7 +47,7 @@ def reference_bundle(bundle: TrainedBundle, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture
 def published(stack: BatchStack, reference_bundle: Path) -> str:  # noqa: F811
-    return ModelStore(BUCKET, PREFIX, s3_client=stack.s3).publish(reference_bundle).version
+    return ModelRegistry(BUCKET, PREFIX, s3_client=stack.s3).publish(reference_bundle).version
 
 
 def report(batch: BatchStack, name: str) -> dict[str, Any]:

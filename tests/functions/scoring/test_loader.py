@@ -12,7 +12,7 @@ from botocore.exceptions import EndpointConnectionError
 from chalicelib import composition
 from chalicelib.contract.bundle import MANIFEST_NAME, SCHEMA_VERSION
 from chalicelib.errors import BundleIntegrityError, ModelUnavailable
-from chalicelib.scoring.loader import Bundle, BundleReader, ModelStore
+from chalicelib.scoring.loader import Bundle, BundleReader, ModelLoader
 
 from tests.functions.api.test_api import problem
 from tests.functions.conftest import (
@@ -24,8 +24,7 @@ from tests.functions.conftest import (
     emitted,
     post_json,
 )
-from training.store import BundleInvalid
-from training.store import ModelStore as PublishingStore
+from training.registry import BundleInvalid, ModelRegistry
 
 V2 = "20991231T000000Z-00000002"
 
@@ -38,13 +37,13 @@ class Ticks:
         return self.now
 
 
-def versions_store(reader: BundleReader, clock: Ticks, **kwargs: Any) -> ModelStore[str]:
+def versions_store(reader: BundleReader, clock: Ticks, **kwargs: Any) -> ModelLoader[str]:
     """A store whose 'model' is just the version it was built from."""
 
     def build(bundle: Bundle) -> str:
         return bundle.version
 
-    return ModelStore(reader, build, clock=clock, **kwargs)
+    return ModelLoader(reader, build, clock=clock, **kwargs)
 
 
 def test_no_bundle_is_a_503_on_every_model_route(
@@ -90,7 +89,7 @@ def test_reader_fetches_and_checks_only_what_scoring_reads(s3: Any, published: s
 
 
 def test_unsupported_manifest_schema_is_refused_on_publish_and_on_load(
-    s3: Any, store: PublishingStore, bundle: TrainedBundle, tmp_path: Path
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, tmp_path: Path
 ) -> None:
     expected = f"schema_version 1 is not supported: this code reads schema_version {SCHEMA_VERSION}"
     old = copy_bundle(bundle, tmp_path / "b", V2, schema_version=1)
@@ -107,7 +106,7 @@ def test_unsupported_manifest_schema_is_refused_on_publish_and_on_load(
 def test_a_version_that_fails_to_load_is_logged_and_counted(
     make_api: ApiFactory,
     s3: Any,
-    store: PublishingStore,
+    store: ModelRegistry,
     bundle: TrainedBundle,
     published: str,
     tmp_path: Path,
@@ -121,7 +120,7 @@ def test_a_version_that_fails_to_load_is_logged_and_counted(
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{V2}/segmenter.onnx", Body=b"tampered")
     capfd.readouterr()
     post_json(client, "/v1/segment", valid_row)  # starts the background check of V2
-    assert composition.get_model_store().wait_idle(30)
+    assert composition.get_model_loader().wait_idle(30)
     after = post_json(client, "/v1/segment", valid_row).json_body  # flushes the metrics
     assert after["model_version"] == published  # the old version keeps serving
     (failure,) = [r for r in emitted(log_lines.getvalue()) if r["message"] == "model load failed"]
@@ -135,7 +134,7 @@ def test_a_version_that_fails_to_load_is_logged_and_counted(
 
 
 def test_promotion_is_picked_up_after_the_refresh_interval(
-    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
 ) -> None:
     clock = Ticks()
     models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=60)
@@ -151,7 +150,7 @@ def test_promotion_is_picked_up_after_the_refresh_interval(
 
 
 def test_a_broken_new_version_leaves_the_old_one_serving(
-    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
 ) -> None:
     clock = Ticks()
     models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=1)
@@ -165,7 +164,7 @@ def test_a_broken_new_version_leaves_the_old_one_serving(
 
 
 def test_pinned_version_ignores_the_pointer(
-    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
 ) -> None:
     store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
     clock = Ticks()
@@ -178,7 +177,7 @@ def test_pinned_version_ignores_the_pointer(
 
 def test_promote_while_warm_through_the_api(
     make_api: ApiFactory,
-    store: PublishingStore,
+    store: ModelRegistry,
     bundle: TrainedBundle,
     published: str,
     tmp_path: Path,
@@ -187,9 +186,9 @@ def test_promote_while_warm_through_the_api(
     client = make_api(MODEL_REFRESH_SECONDS="0")
     assert post_json(client, "/v1/segment", valid_row).json_body["model_version"] == published
     store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
-    composition.get_model_store().wait_idle(timeout=60)  # the check the first request started
+    composition.get_model_loader().wait_idle(timeout=60)  # the check the first request started
     post_json(client, "/v1/segment", valid_row)  # starts the check that sees V2
-    assert composition.get_model_store().wait_idle(timeout=60)
+    assert composition.get_model_loader().wait_idle(timeout=60)
     after = post_json(client, "/v1/segment", valid_row).json_body
     assert after["model_version"] == V2
     assert after["cache"] == "miss"  # a new version never sees the old version's results
@@ -198,7 +197,7 @@ def test_promote_while_warm_through_the_api(
 
 def test_model_version_env_pins_the_api(
     make_api: ApiFactory,
-    store: PublishingStore,
+    store: ModelRegistry,
     bundle: TrainedBundle,
     published: str,
     tmp_path: Path,
@@ -238,7 +237,7 @@ class Outage:
 
 
 def test_a_hung_store_never_blocks_get_and_a_promotion_lands_once_it_answers(
-    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
 ) -> None:
     clock = Ticks()
     models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=60)
@@ -317,7 +316,7 @@ def test_a_cold_container_retries_a_failed_load_once_per_interval(s3: Any, publi
 
 
 def test_a_clock_that_went_backwards_triggers_a_check(
-    s3: Any, store: PublishingStore, bundle: TrainedBundle, published: str, tmp_path: Path
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
 ) -> None:
     """After a SnapStart restore the monotonic clock may read less than at the snapshot."""
     clock = Ticks()

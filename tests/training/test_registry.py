@@ -11,10 +11,10 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from tests.training.conftest import BUCKET, BundleFactory
-from training.store import (
+from training.registry import (
     BundleInvalid,
     ConcurrentUpdate,
-    ModelStore,
+    ModelRegistry,
     NothingToRollBack,
     StoreError,
     VersionExists,
@@ -52,7 +52,7 @@ def fail_on_put(s3: S3Client, nth: int) -> list[str]:
 
 
 def test_publish_uploads_every_file_manifest_last_and_moves_pointer(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     tried = fail_on_put(s3, nth=0)  # records only
     result = store.publish(make_bundle(V1))
@@ -74,7 +74,7 @@ def test_publish_uploads_every_file_manifest_last_and_moves_pointer(
 
 
 def test_list_promote_rollback_cycle(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     store.publish(make_bundle(V1))
     store.publish(make_bundle(V2, k=3))
@@ -97,7 +97,9 @@ def test_list_promote_rollback_cycle(
     assert store.promote(V2) == promoted  # already current: nothing moves
 
 
-def test_rollback_walks_back_through_history(store: ModelStore, make_bundle: BundleFactory) -> None:
+def test_rollback_walks_back_through_history(
+    store: ModelRegistry, make_bundle: BundleFactory
+) -> None:
     v3 = "20261127T140000Z-cccccccc"
     for version in (V1, V2, v3):
         store.publish(make_bundle(version))
@@ -106,7 +108,7 @@ def test_rollback_walks_back_through_history(store: ModelStore, make_bundle: Bun
 
 
 def test_publishing_an_existing_version_is_refused(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     bundle = make_bundle(V1)
     store.publish(bundle)
@@ -119,7 +121,7 @@ def test_publishing_an_existing_version_is_refused(
 
 
 def test_publish_without_promote_leaves_pointer(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     store.publish(make_bundle(V1))
     result = store.publish(make_bundle(V2), promote=False)
@@ -130,7 +132,7 @@ def test_publish_without_promote_leaves_pointer(
 
 @pytest.mark.parametrize("nth", [1, 2, 4], ids=["first-file", "second-file", "manifest"])
 def test_interrupted_publish_changes_nothing_served(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory, nth: int
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory, nth: int
 ) -> None:
     store.publish(make_bundle(V1))
     bundle = make_bundle(V2)
@@ -156,7 +158,7 @@ def test_interrupted_publish_changes_nothing_served(
 
 
 def test_publishing_again_completes_an_interrupted_upload(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     bundle = make_bundle(V1)
     fail_on_put(s3, nth=2)
@@ -169,7 +171,7 @@ def test_publishing_again_completes_an_interrupted_upload(
 
 
 def test_promote_refuses_a_version_whose_file_was_corrupted(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     store.publish(make_bundle(V1))
     store.publish(make_bundle(V2), promote=False)
@@ -182,7 +184,7 @@ def test_promote_refuses_a_version_whose_file_was_corrupted(
 
 
 def test_read_file_returns_a_published_file_only_when_its_sha256_matches(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     local = make_bundle(V1)
     store.publish(local)
@@ -196,7 +198,7 @@ def test_read_file_returns_a_published_file_only_when_its_sha256_matches(
         store.read_file(manifest, "segmenter.onnx")
 
 
-def test_unknown_version_and_empty_store_errors(store: ModelStore) -> None:
+def test_unknown_version_and_empty_store_errors(store: ModelRegistry) -> None:
     with pytest.raises(VersionNotFound, match="no version 20990101T000000Z-deadbeef"):
         store.promote("20990101T000000Z-deadbeef")
     with pytest.raises(VersionNotFound, match="not a valid version name"):
@@ -207,7 +209,7 @@ def test_unknown_version_and_empty_store_errors(store: ModelStore) -> None:
 
 
 def test_missing_bucket_is_a_clear_error(s3: S3Client, make_bundle: BundleFactory) -> None:
-    store = ModelStore("no-such-bucket", s3_client=s3)
+    store = ModelRegistry("no-such-bucket", s3_client=s3)
     with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist"):
         store.publish(make_bundle(V1))
     with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist"):
@@ -215,7 +217,7 @@ def test_missing_bucket_is_a_clear_error(s3: S3Client, make_bundle: BundleFactor
 
 
 def test_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
 ) -> None:
     store.publish(make_bundle(V1))
     store.publish(make_bundle(V2), promote=False)
@@ -255,7 +257,7 @@ def test_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
     ],
 )
 def test_invalid_local_bundle_is_refused_before_any_upload(
-    s3: S3Client, store: ModelStore, make_bundle: BundleFactory, damage: Any, message: str
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory, damage: Any, message: str
 ) -> None:
     bundle = make_bundle(V1)
     damage(bundle)

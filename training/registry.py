@@ -178,7 +178,7 @@ def _check_local_files(bundle_dir: Path, manifest: Manifest) -> list[str]:
     return problems
 
 
-class ModelStore:
+class ModelRegistry:
     """Versioned bundles under ``s3://bucket/prefix``; see the module docstring."""
 
     def __init__(

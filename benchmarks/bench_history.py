@@ -106,7 +106,7 @@ def run(bundle_dir: Path, n: int) -> list[str]:
                 len(sample),
             )
             print(line(label, a, b))
-        check = with_history.score_one(sample[0])
+        check = with_history.score_one(sample[0]).to_json()
         assert check["cache"] == "hit" and check["history"]["moved"] is False, check
 
         # Our code alone (sighting objects, answers): in-memory cache and history.

@@ -177,6 +177,11 @@ def sklearn_score(models: dict[str, Any], x: np.ndarray) -> tuple[Any, ...]:
     return labels, distances, scaled, limits
 
 
+def as_matrix(record: Any) -> np.ndarray:
+    """A validated record as float32 [1, 17], as the graphs take it (NaN for missing)."""
+    return np.array([[np.nan if v is None else v for v in record.values]], dtype=np.float32)
+
+
 def sklearn_pipeline(manifest: Any, rows: list[dict[str, Any]]) -> Callable[..., Any]:
     """The same per-request model work with scikit-learn, fitted here on the real data."""
     models = fit_sklearn_models(manifest, rows)
@@ -204,7 +209,7 @@ def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[d
     import app as app_module  # the functions/ app
 
     context = LambdaContext()
-    cache = InMemoryCache(ttl_seconds=3600, max_items=100_000)
+    cache: InMemoryCache[Any] = InMemoryCache(ttl_seconds=3600, max_items=100_000)
     composition.reset(model_loader=_FixedStore(model), cache=cache)  # type: ignore[arg-type]
     for event in warmup:
         app_module.app(event, context)
@@ -221,7 +226,7 @@ def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[d
         results.append(summary(f"service.score_one, cache {label}", timed))
 
     # The model work alone: onnxruntime vs scikit-learn, one row per call.
-    matrices = [model.matrix([model.validator.validate(r)]) for r in sample]
+    matrices = [as_matrix(model.validator.validate(r)) for r in sample]
     limit_cols = model._limit_columns
     segmenter = model._segmenter
     limit_session = model._limit_sessions[0]
@@ -240,7 +245,7 @@ def warm_latency(bundle_dir: Path, rows: list[dict[str, Any]], n: int) -> list[d
 
     def sklearn_request(i: int) -> None:
         row = sample[i % len(sample)]
-        sk(model.matrix([model.validator.validate(row)]).astype(np.float64))
+        sk(as_matrix(model.validator.validate(row)).astype(np.float64))
 
     # The machine is shared: A and B alternate call by call, so both see the same load.
     sk_n = max(200, n // 5)

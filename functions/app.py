@@ -24,8 +24,9 @@ from chalicelib.composition import (
     get_service,
     get_settings,
 )
-from chalicelib.config import BATCH_INPUT_PREFIX, BATCH_INPUT_SUFFIX, MAX_BATCH, batch_bucket
+from chalicelib.config import BATCH_INPUT_PREFIX, BATCH_INPUT_SUFFIX, batch_bucket
 from chalicelib.errors import NotFound
+from chalicelib.scoring.scored import batch_json
 
 app = Chalice(app_name="cc-segmentation")
 OPENAPI_FILE = Path(__file__).parent / "chalicelib" / "api" / "openapi.json"
@@ -42,7 +43,7 @@ def guard(request: Request, get_response: Any) -> Response:
 @app.route("/v1/segment", methods=["POST"])
 def segment() -> dict[str, Any]:
     body = http.json_body(app.current_request)  # type: ignore[arg-type]
-    return get_service().score_one(body)
+    return get_service().score_one(body).to_json()
 
 
 @app.route("/v1/segment/batch", methods=["POST"], content_types=BATCH_TYPES)
@@ -50,15 +51,13 @@ def segment_batch() -> dict[str, Any] | Response:
     request: Request = app.current_request  # type: ignore[assignment]
     first_row = http.first_row(request)  # checked for JSON bodies too (meaningless there)
     if not http.sends_csv(request):
-        return get_service().score_batch(http.customers_of(http.json_body(request), MAX_BATCH))
-    from chalicelib.batch import (
-        csv_io as batch_csv,  # CSV batches only: not on the common request's path
-    )
+        return batch_json(get_service().score_batch(http.customers_of(http.json_body(request))))
+    from chalicelib.api import csv_body  # CSV batches only: not on the common request's path
 
-    answer = batch_csv.score_body(get_service(), http.raw_body(request), MAX_BATCH, first_row)
+    answer = csv_body.score_body(get_service(), http.raw_body(request), first_row)
     if http.wants_csv(request):
-        return http.csv_response(batch_csv.results_csv(answer), answer["warnings"])
-    return answer
+        return http.csv_response(csv_body.results_csv(answer.scored), answer.warnings)
+    return answer.to_json()
 
 
 @app.route("/v1/segments", methods=["GET"])

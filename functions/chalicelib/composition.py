@@ -13,6 +13,7 @@ from chalicelib.config import MAX_REFRESH_BACKOFF_SECONDS, ConfigError, Settings
 from chalicelib.errors import ServiceMisconfigured
 from chalicelib.scoring.loader import BundleReader, ModelLoader
 from chalicelib.scoring.model import ScoringModel
+from chalicelib.scoring.scored import Scored, scored_from_text, scored_to_text
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores.breaker import CircuitBreaker
 from chalicelib.stores.cache import DynamoDBCache, ResultCache
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 _settings: Settings | None = None
 _model_loader: ModelLoader[ScoringModel] | None = None
-_cache: ResultCache | None = None
+_cache: ResultCache[Scored] | None = None
 _cache_built = False
 _service: ScoringService | None = None
 _pinned_services: dict[str, ScoringService] = {}
@@ -96,7 +97,7 @@ def breaker(name: str) -> CircuitBreaker:
     )
 
 
-def get_cache() -> ResultCache | None:
+def get_cache() -> ResultCache[Scored] | None:
     """The DynamoDB cache, or None when ``CACHE_TABLE`` is unset (every row: bypass)."""
     global _cache, _cache_built
     if not _cache_built:
@@ -107,6 +108,8 @@ def get_cache() -> ResultCache | None:
                 ttl_seconds=settings.cache_ttl_seconds,
                 breaker=breaker("cache"),
                 timeout_seconds=settings.dependency_timeout_seconds,
+                encode=scored_to_text,
+                decode=scored_from_text,
             )
         _cache_built = True
     return _cache
@@ -174,7 +177,7 @@ def get_reports() -> ReportStore:
 def reset(
     settings: Settings | None = None,
     model_loader: ModelLoader[ScoringModel] | None = None,
-    cache: ResultCache | None = None,
+    cache: ResultCache[Scored] | None = None,
     history: CustomerHistory | None = None,
 ) -> None:
     """Forget every singleton; optionally install replacements (tests, benchmarks)."""

@@ -74,9 +74,6 @@ BATCH_INPUT_PREFIX = "batch/input/"
 BATCH_INPUT_SUFFIX = ".csv"
 DEFAULT_BATCH_BUCKET = "cc-segmentation-batch"
 
-MAX_BATCH = 1000
-MAX_BODY_BYTES = 2 * 1024 * 1024
-
 
 class ConfigError(ValueError):
     """Environment variables hold values the service cannot use; every one is listed.

@@ -8,24 +8,14 @@ middleware (any other exception is turned into a bare 500 by Chalice itself).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from chalice.app import ChaliceUnhandledError, Response
 
+from chalicelib.contract.row import FieldProblem
+
 PROBLEM_BASE = "https://cc-segmentation.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One offending field and why, e.g. ``FieldError("BALANCE", "is required")``."""
-
-    field: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
 
 
 class ProblemError(ChaliceUnhandledError):
@@ -35,7 +25,7 @@ class ProblemError(ChaliceUnhandledError):
     slug = "internal"
     title = "Internal error"
 
-    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+    def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
@@ -48,7 +38,7 @@ class ProblemError(ChaliceUnhandledError):
             "detail": self.detail,
         }
         if self.errors:
-            body["errors"] = [e.to_dict() for e in self.errors]
+            body["errors"] = [e.to_json() for e in self.errors]
         return body
 
 
@@ -56,7 +46,7 @@ class ValidationFailed(ProblemError):
     status, slug, title = 400, "validation", "Invalid request"
 
     @classmethod
-    def from_errors(cls, errors: list[FieldError]) -> ValidationFailed:
+    def from_errors(cls, errors: list[FieldProblem]) -> ValidationFailed:
         noun = "field is" if len(errors) == 1 else "fields are"
         return cls(f"{len(errors)} {noun} invalid", errors)
 

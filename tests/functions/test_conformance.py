@@ -450,7 +450,7 @@ def test_csv_route_and_s3_read_each_file_as_the_table_says(api: Client, batch_bu
         key = f"{batch_files.INPUT_PREFIX}{len(seen)}.csv"
         batch_bucket.put_object(Bucket=BATCH_BUCKET, Key=key, Body=case.content)
         summary = batch_files.score_file(BATCH_BUCKET, key, composition.get_service(), batch_bucket)
-        s3_errors = tuple((p["field"], p["message"]) for p in summary.problems)
+        s3_errors = tuple((p.field, p.message) for p in summary.problems)
         s3_warnings = tuple(
             tuple(w.split(": ", 1))
             for w in summary.warnings

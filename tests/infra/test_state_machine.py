@@ -24,7 +24,7 @@ from tests.infra.test_template import BATCH_BUCKET_NAME, batch_arn
 
 from chalicelib.batch import files as batch_files  # isort: skip
 from chalicelib.batch import runs as batch_runs  # isort: skip
-from chalicelib import config  # isort: skip
+from chalicelib.api import limits  # isort: skip
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "CC_GENERAL.csv"
 PAYLOAD_LIMIT = 256 * 1024
@@ -155,7 +155,7 @@ def test_a_batch_stays_under_the_256_kib_payload_limit() -> None:
         for r in rows
     )
     assert sum(sizes[-items:]) < item_bytes  # even the largest rows of the data set
-    assert items <= config.MAX_BATCH
+    assert items <= limits.MAX_BATCH
 
 
 def test_full_batches_meet_the_scoring_kernels_as_the_one_invocation_path_does() -> None:

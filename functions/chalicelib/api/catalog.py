@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.config import MAX_BATCH, MAX_BODY_BYTES
+from chalicelib.api.limits import MAX_BATCH, MAX_BODY_BYTES
 from chalicelib.contract.bundle import Manifest
 
 MODEL_KEYS = (

@@ -10,18 +10,18 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chalice.app import Request, Response
 
 from chalicelib import observability
-from chalicelib.config import MAX_BODY_BYTES, Settings
-from chalicelib.contract.row import FIRST_DATA_ROW
+from chalicelib.api.limits import MAX_BODY_BYTES, batch_size_problem
+from chalicelib.config import Settings
+from chalicelib.contract.row import BODY_FIELD, FIRST_DATA_ROW, FieldProblem
 from chalicelib.errors import (
     CHALICE_STATUS_TO_ERROR,
     PROBLEM_CONTENT_TYPE,
-    FieldError,
     Forbidden,
     InternalError,
     PayloadTooLarge,
@@ -30,7 +30,6 @@ from chalicelib.errors import (
     ValidationFailed,
     problem_response,
 )
-from chalicelib.scoring.service import customers_of
 from chalicelib.stores.cache import ResultCache
 from chalicelib.stores.history import CustomerHistory
 
@@ -51,7 +50,26 @@ def json_body(request: Request) -> Any:
         return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
         message = f"is not valid JSON: {str(error)[:120]}"
-        raise ValidationFailed.from_errors([FieldError("(body)", message)]) from error
+        raise ValidationFailed.from_errors([FieldProblem(BODY_FIELD, message)]) from error
+
+
+def customers_of(body: Any) -> list[Any]:
+    """The rows of a batch body ``{"customers": [...]}``, or a 400 saying what is wrong."""
+    if not isinstance(body, dict):
+        raise ValidationFailed.from_errors(
+            [FieldProblem(BODY_FIELD, 'must be a JSON object {"customers": [...]}')]
+        )
+    unknown = [FieldProblem(str(k), "is not a known field") for k in body if k != "customers"]
+    customers = body.get("customers")
+    if not isinstance(customers, list):
+        problem = "is required" if customers is None else "must be a list of customer objects"
+        raise ValidationFailed.from_errors([FieldProblem("customers", problem), *unknown])
+    too_many = batch_size_problem(len(customers), "customers", "customers")
+    if too_many is not None:
+        raise ValidationFailed.from_errors([too_many, *unknown])
+    if unknown:
+        raise ValidationFailed.from_errors(unknown)
+    return customers
 
 
 def sends_csv(request: Request) -> bool:
@@ -82,19 +100,19 @@ def first_row(request: Request) -> int:
         return FIRST_DATA_ROW
     if not given.isascii() or not given.isdigit() or int(given) < FIRST_DATA_ROW:
         message = f"must be a whole number of at least {FIRST_DATA_ROW}, got {given[:40]!r}"
-        raise ValidationFailed.from_errors([FieldError(FIRST_ROW_PARAM, message)])
+        raise ValidationFailed.from_errors([FieldProblem(FIRST_ROW_PARAM, message)])
     return int(given)
 
 
 WARNINGS_HEADER = "X-Column-Warnings"
 
 
-def csv_response(text: str, warnings: list[dict[str, str]] | None = None) -> Response:
+def csv_response(text: str, warnings: Sequence[FieldProblem] = ()) -> Response:
     """A CSV answer (the results table); the header's warnings, if any, as ASCII JSON in
     ``X-Column-Warnings`` (the table itself has no room for them)."""
     headers: dict[str, str | list[str]] = {"Content-Type": f"{CSV_TYPE}; charset=utf-8"}
     if warnings:
-        headers[WARNINGS_HEADER] = json.dumps(warnings, ensure_ascii=True)
+        headers[WARNINGS_HEADER] = json.dumps([w.to_json() for w in warnings], ensure_ascii=True)
     return Response(body=text, status_code=200, headers=headers)
 
 
@@ -166,7 +184,7 @@ def handle(
     return response
 
 
-def cache_state(cache: ResultCache | None) -> str:
+def cache_state(cache: ResultCache[Any] | None) -> str:
     """The cache's breaker state (``ok``/``unavailable``/``recovering``) without asking
     DynamoDB, so health never waits on a hung table; ``unavailable`` when no cache is set."""
     return "unavailable" if cache is None else cache.state()

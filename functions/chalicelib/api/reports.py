@@ -8,8 +8,9 @@ from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.contract.row import FieldProblem
 from chalicelib.drift.reports import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, ReportStore
-from chalicelib.errors import DependencyUnavailable, FieldError, ReportNotFound, ValidationFailed
+from chalicelib.errors import DependencyUnavailable, ReportNotFound, ValidationFailed
 
 LIMIT_PARAMETER = "limit"
 
@@ -36,7 +37,7 @@ def report_body(store: ReportStore, name: str) -> dict[str, Any]:
 
 
 def _limit(query: Mapping[str, str]) -> int:
-    unknown = [FieldError(k, "is not a known parameter") for k in query if k != LIMIT_PARAMETER]
+    unknown = [FieldProblem(k, "is not a known parameter") for k in query if k != LIMIT_PARAMETER]
     raw = query.get(LIMIT_PARAMETER)
     if raw is None:
         if unknown:
@@ -44,7 +45,7 @@ def _limit(query: Mapping[str, str]) -> int:
         return DEFAULT_LIST_LIMIT
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
         message = f"must be a whole number from 1 to {MAX_LIST_LIMIT}, got {raw[:40]!r}"
-        raise ValidationFailed.from_errors([FieldError(LIMIT_PARAMETER, message), *unknown])
+        raise ValidationFailed.from_errors([FieldProblem(LIMIT_PARAMETER, message), *unknown])
     if unknown:
         raise ValidationFailed.from_errors(unknown)
     return int(raw)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -40,6 +40,7 @@ from chalicelib.contract.row import (
     RESULT_COLUMNS,
     CsvError,
     CsvRow,
+    FieldProblem,
     HeaderCheck,
     RowRecord,
     read_csv,
@@ -50,6 +51,7 @@ from chalicelib.contract.row import (
 from chalicelib.drift import reports
 from chalicelib.errors import ModelUnavailable
 from chalicelib.scoring.model import ScoringModel
+from chalicelib.scoring.scored import ScoredCustomer
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores import aws
 
@@ -93,7 +95,7 @@ class Summary:
     errors: str | None = None
     report: str | None = None
     seconds: float = 0.0
-    problems: list[dict[str, str]] = field(default_factory=list)
+    problems: list[FieldProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     # Status ``partial`` only (files scored by the Step Functions run, chalicelib.batch.runs):
     # the file rows no results line exists for, as inclusive ``[first, last]`` ranges.
@@ -103,8 +105,8 @@ class Summary:
 class FileRejected(Exception):
     """The file as a whole cannot be scored; ``problems`` say why, field by field."""
 
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
         self.problems = list(problems)
 
 
@@ -118,13 +120,13 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
     with tempfile.TemporaryFile("w+b") as results, tempfile.TemporaryFile("w+b") as errors:
         try:
             body = _open_input(s3, bucket, key)
-            _score_stream(body, batch_csv.pinned(service), results, errors, summary, tracker)
+            _score_stream(body, service, results, errors, summary, tracker)
         except FileRejected as rejected:
             summary.status = "rejected"
-            summary.problems = [{"field": f, "message": m} for f, m in rejected.problems]
+            summary.problems = rejected.problems
         except ModelUnavailable as error:
             summary.status = "failed"
-            summary.problems = [{"field": FILE_FIELD, "message": f"no model: {error}"}]
+            summary.problems = [FieldProblem(FILE_FIELD, f"no model: {error}")]
         if summary.status != "complete":  # the file-level problems are the error report
             summary.seconds = round(time.monotonic() - started, 3)
             write_file_problems(s3, bucket, keys, summary)
@@ -143,7 +145,7 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
 def write_file_problems(s3: Any, bucket: str, keys: OutputKeys, summary: Summary) -> None:
     """A file not scored as a whole: its problems are the error report, there is no results
     file at all (nothing partial can pass for a result), then the summary."""
-    file_problems = [("", "", p["field"], p["message"]) for p in summary.problems]
+    file_problems = [("", "", p.field, p.message) for p in summary.problems]
     body = write_csv([ERROR_COLUMNS, *file_problems]).encode()
     s3.put_object(Bucket=bucket, Key=keys.errors, Body=body, ContentType="text/csv")
     summary.results, summary.errors = None, keys.errors
@@ -171,8 +173,8 @@ def check_file_header(model: ScoringModel, header: Sequence[str], summary: Summa
     summary.model_version = model.version
     check = batch_csv.header_of(model, header)
     if not check.ok:
-        raise FileRejected([(p.field, p.message) for p in check.errors])
-    summary.warnings = [f"{p.field}: {p.message}" for p in (*check.warnings, *check.notes)]
+        raise FileRejected(check.errors)
+    summary.warnings = [str(p) for p in (*check.warnings, *check.notes)]
     return check
 
 
@@ -207,7 +209,7 @@ def _open_input(s3: Any, bucket: str, key: str) -> IO[bytes]:
         body: IO[bytes] = s3.get_object(Bucket=bucket, Key=key)["Body"]
     except ClientError as error:  # e.g. deleted again before the event was handled
         code = error.response.get("Error", {}).get("Code", "error")
-        raise FileRejected([(FILE_FIELD, f"cannot be read from S3: {code}")]) from error
+        raise FileRejected([FieldProblem(FILE_FIELD, f"cannot be read from S3: {code}")]) from error
     return body
 
 
@@ -224,13 +226,14 @@ def _score_stream(
         check = check_file_header(model, header, summary)
         tracker.append(reports.FileReport(model.manifest, model.version))
         for chunk in _chunks(rows, check, model.validator.id_field):
-            _score_chunk(chunk, service, results, errors, summary, tracker[0])
+            scored = batch_csv.score_records(service, model, chunk)  # one file, one model
+            _write_chunk(chunk, scored, results, errors, summary, tracker[0])
     except CsvError as error:
-        raise FileRejected([(FILE_FIELD, error.message)]) from error
+        raise FileRejected([FieldProblem(FILE_FIELD, error.message)]) from error
     finally:
         text.detach()
     if summary.rows == 0:
-        raise FileRejected([(FILE_FIELD, NO_ROWS)])
+        raise FileRejected([FieldProblem(FILE_FIELD, NO_ROWS)])
 
 
 def _chunks(rows: Iterable[CsvRow], check: HeaderCheck, id_field: str) -> Iterator[list[RowRecord]]:
@@ -250,33 +253,33 @@ def _chunks(rows: Iterable[CsvRow], check: HeaderCheck, id_field: str) -> Iterat
         yield chunk
 
 
-def _score_chunk(
+def _write_chunk(
     chunk: list[RowRecord],
-    service: ScoringService,
+    scored: batch_csv.ScoredRows,
     results: IO[bytes],
     errors: IO[bytes],
     summary: Summary,
     report: reports.FileReport,
 ) -> None:
-    answer = batch_csv.score_records(service, chunk)
-    summary.rows += answer["summary"]["total"]
-    summary.scored += answer["summary"]["scored"]
-    summary.failed += answer["summary"]["failed"]
-    _write_rows(results, batch_csv.result_lines(answer))
-    _write_rows(errors, batch_csv.error_lines(answer))
-    count_for_report(report, chunk, answer)
+    counts = scored.batch.counts
+    summary.rows += counts.total
+    summary.scored += counts.scored
+    summary.failed += counts.failed
+    _write_rows(results, batch_csv.result_lines(scored))
+    _write_rows(errors, batch_csv.error_lines(scored))
+    count_for_report(report, chunk, scored)
 
 
 def count_for_report(
-    report: reports.FileReport, chunk: Sequence[RowRecord], answer: Mapping[str, Any]
+    report: reports.FileReport, chunk: Sequence[RowRecord], scored: batch_csv.ScoredRows
 ) -> None:
     """Add a scored chunk's rows to the file's drift counts (the scored rows only)."""
-    scored = [
-        (row.record, entry["result"])
-        for row, entry in zip(chunk, answer["results"], strict=True)
-        if entry["ok"] and row.record is not None
+    pairs = [
+        (row.record, outcome)
+        for row, outcome in zip(chunk, scored.batch.outcomes, strict=True)
+        if isinstance(outcome, ScoredCustomer) and row.record is not None
     ]
-    report.add([record for record, _ in scored], [result for _, result in scored])
+    report.add([record for record, _ in pairs], [outcome for _, outcome in pairs])
 
 
 def _write_rows(stream: IO[bytes], rows: Iterable[Sequence[Any]]) -> None:

@@ -67,6 +67,7 @@ from chalicelib.contract.row import (
     RESULT_COLUMNS,
     CsvError,
     CsvRow,
+    FieldProblem,
     decode,
     read_csv,
     row_record,
@@ -157,13 +158,13 @@ def prepare(
     started = time.time()
     try:
         header = read_header(s3, bucket, key)
-        check_file_header(batch_csv.pinned(service).get_model(), header, summary)
+        check_file_header(service.get_model(), header, summary)
     except FileRejected as rejected:
         summary.status = "rejected"
-        summary.problems = [{"field": f, "message": m} for f, m in rejected.problems]
+        summary.problems = rejected.problems
     except ModelUnavailable as error:
         summary.status = "failed"
-        summary.problems = [{"field": FILE_FIELD, "message": f"no model: {error}"}]
+        summary.problems = [FieldProblem(FILE_FIELD, f"no model: {error}")]
     if summary.status != "complete":
         summary.seconds = round(time.time() - started, 3)
         write_file_problems(s3, bucket, OutputKeys.for_input(key), summary)
@@ -186,18 +187,18 @@ def read_header(s3: Any, bucket: str, key: str) -> list[str]:
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
         if code == "InvalidRange":  # an empty object has no first byte
-            raise FileRejected([(FILE_FIELD, EMPTY_FILE)]) from error
-        raise FileRejected([(FILE_FIELD, f"cannot be read from S3: {code}")]) from error
+            raise FileRejected([FieldProblem(FILE_FIELD, EMPTY_FILE)]) from error
+        raise FileRejected([FieldProblem(FILE_FIELD, f"cannot be read from S3: {code}")]) from error
     head: bytes = answer["Body"].read()
     end = head.find(b"\n")
     if end < 0 and len(head) > MAX_HEADER_BYTES:
         message = f"the header line is longer than {MAX_HEADER_BYTES} bytes"
-        raise FileRejected([(FILE_FIELD, message)])
+        raise FileRejected([FieldProblem(FILE_FIELD, message)])
     try:
         text = decode(head if end < 0 else head[: end + 1])
         header, _ = read_csv(io.StringIO(text, newline=""))
     except CsvError as error:
-        raise FileRejected([(FILE_FIELD, error.message)]) from error
+        raise FileRejected([FieldProblem(FILE_FIELD, error.message)]) from error
     return list(header)
 
 
@@ -216,16 +217,15 @@ def score_batch(
     items = sorted(event["Items"], key=lambda item: int(item["index"]))
     rows = [row for row in _rows(items, run.header) if not row.blank]
     records = [row_record(row, check, model.validator.id_field) for row in rows]
-    answer = batch_csv.score_records(service, records) if records else None
+    scored = batch_csv.score_records(service, model, records)
     tally = reports.FileReport(model.manifest, model.version)  # this batch's drift counts
-    if answer:
-        count_for_report(tally, records, answer)
-    results = write_csv(batch_csv.result_lines(answer)) if answer else ""
-    errors = write_csv(batch_csv.error_lines(answer)) if answer else ""
-    counts = answer["summary"] if answer else {"total": 0, "scored": 0, "failed": 0}
+    count_for_report(tally, records, scored)
+    results = write_csv(batch_csv.result_lines(scored))
+    errors = write_csv(batch_csv.error_lines(scored))
+    counts = scored.batch.counts
     first = int(items[0]["index"]) + FIRST_DATA_ROW
     last = int(items[-1]["index"]) + FIRST_DATA_ROW
-    done = BatchDone(first, last, counts["total"], counts["scored"], counts["failed"])
+    done = BatchDone(first, last, counts.total, counts.scored, counts.failed)
     s3.put_object(Bucket=run.bucket, Key=run.part("results", first), Body=results.encode())
     if errors:  # most batches have none: one request less (S3 requests are most of the cost)
         s3.put_object(Bucket=run.bucket, Key=run.part("errors", first), Body=errors.encode())
@@ -406,14 +406,14 @@ def finish(
     if error is not None:  # the map, plan or a join failed: nothing partial passes for a result
         cause = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
         summary.status = "failed"
-        summary.problems = [{"field": FILE_FIELD, "message": f"the run stopped: {cause}"}]
+        summary.problems = [FieldProblem(FILE_FIELD, f"the run stopped: {cause}")]
         summary.seconds = round(time.time() - run.started_at, 3)
         write_file_problems(s3, run.bucket, keys, summary)
         return {"status": summary.status}
     planned = Plan(**_get_json(s3, run.bucket, run.plan_key()))
     if planned.rows == 0 and not planned.missing_rows:  # a header and nothing else
         summary.status = "rejected"
-        summary.problems = [{"field": FILE_FIELD, "message": NO_ROWS}]
+        summary.problems = [FieldProblem(FILE_FIELD, NO_ROWS)]
         summary.seconds = round(time.time() - run.started_at, 3)
         write_file_problems(s3, run.bucket, keys, summary)
         return {"status": summary.status}
@@ -427,7 +427,7 @@ def finish(
     summary.rows, summary.scored, summary.failed = planned.rows, planned.scored, planned.failed
     summary.missing_rows = planned.missing_rows
     summary.status = "partial" if planned.missing_rows or planned.problems else "complete"
-    summary.problems = [{"field": FILE_FIELD, "message": p} for p in planned.problems]
+    summary.problems = [FieldProblem(FILE_FIELD, p) for p in planned.problems]
     summary.results, summary.errors = keys.results, keys.errors
     if not planned.missing_rows:  # a report of part of a file would pass for the whole
         summary.report = _write_report(s3, run, planned, summary, service_for)

@@ -213,10 +213,24 @@ def id_of_cell(text: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
-    """A located problem: the column (or ``(file)``/``(row)``) and the sentence."""
+    """A field and its message: the one shape of "what is wrong, and where" on every path.
+
+    ``field`` is a column name, or :data:`FILE_FIELD`, :data:`ROW_FIELD`, :data:`BODY_FIELD`
+    (or a request parameter); ``message`` is the sentence a client reads, e.g.
+    ``FieldProblem("BALANCE", "must be a number, got 'abc'")``. API errors, batch error
+    reports, file summaries and training's validation report all carry this type.
+    """
 
     field: str
     message: str
+
+    def to_json(self) -> dict[str, str]:
+        """``{"field": ..., "message": ...}``: how every JSON answer and report shows it."""
+        return {"field": self.field, "message": self.message}
+
+    def __str__(self) -> str:
+        """``field: message``, as a one-line warning shows it."""
+        return f"{self.field}: {self.message}"
 
 
 REQUIRED_COLUMN_MISSING = "required column is missing"

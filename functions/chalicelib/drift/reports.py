@@ -26,6 +26,7 @@ from chalicelib import observability
 from chalicelib.contract.bundle import Manifest
 from chalicelib.contract.row import ID_FIELD
 from chalicelib.drift import stats as drift
+from chalicelib.scoring.scored import ScoredCustomer
 from chalicelib.stores import aws
 
 REPORTS_PREFIX = "batch/reports/"
@@ -127,17 +128,15 @@ class FileReport:
         self.counts = drift.new_counts(self.reference)
         self.model_version = model_version
 
-    def add(
-        self, records: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """Count scored rows: their raw cells by feature name and their scoring results."""
+    def add(self, records: Sequence[Mapping[str, Any]], scored: Sequence[ScoredCustomer]) -> None:
+        """Count scored rows: their raw cells by feature name, and how each was scored."""
         names = self.reference.feature_names
         drift.add_rows(
             self.counts,
             self.reference,
             [[record.get(n) for n in names] for record in records],
-            [r["segment"]["id"] for r in results],
-            [r["typicality"]["label"] for r in results],
+            [s.segment_id for s in scored],
+            [s.scored.typicality.label for s in scored],
         )
 
     def write(

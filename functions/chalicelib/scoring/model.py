@@ -12,24 +12,22 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from chalicelib.contract.bundle import Segment as ManifestSegment
 from chalicelib.scoring.loader import Bundle
+from chalicelib.scoring.scored import (
+    CreditLimit,
+    Driver,
+    Explanation,
+    Scored,
+    SegmentHeader,
+    Typicality,
+)
 from chalicelib.scoring.validator import Validator, ValidRecord
 
-Result = dict[str, Any]
-
-LIMIT_NOTE = "Look-alike benchmark from customers of this segment, not a credit decision."
-SUGGESTIONS = {
-    "below": "consider an increase",
-    "within": "keep",
-    "above": "review",
-    "unknown": "none",
-}
 # Typicality from the percentile of the customer's distance among the segment's members.
 TYPICAL_UP_TO = 75.0
 UNUSUAL_UP_TO = 95.0
@@ -60,7 +58,7 @@ def new_session(graph: bytes) -> ort.InferenceSession:
 class _Segment:
     """What scoring needs of one manifest segment."""
 
-    header: dict[str, Any]
+    header: SegmentHeader
     medians: list[float | None]
     percentiles: list[float]  # distance percentiles 0..100 of the members, ascending
     limit_file: str
@@ -98,12 +96,7 @@ class ScoringModel:
 
     def _segment(self, segment: ManifestSegment) -> _Segment:
         return _Segment(
-            header={
-                "id": segment.id,
-                "name": segment.name,
-                "description": segment.description,
-                "action": segment.action,
-            },
+            header=SegmentHeader(segment.id, segment.name, segment.description, segment.action),
             medians=[segment.medians.get(n) for n in self.features],
             percentiles=list(segment.distance_percentiles),
             limit_file=segment.limit_model.file,
@@ -114,17 +107,13 @@ class ScoringModel:
     def k(self) -> int:
         return self.manifest.k
 
-    def matrix(self, records: Sequence[ValidRecord]) -> np.ndarray:
-        """float32 [N, 17] in graph column order, NaN for a missing value."""
-        return self._sent(records).astype(np.float32)
-
     def _sent(self, records: Sequence[ValidRecord]) -> np.ndarray:
         """float64 [N, 17]: the values as the client sent them, NaN for a missing value."""
         return np.array(
             [[np.nan if v is None else v for v in r.values] for r in records], dtype=np.float64
         ).reshape(len(records), len(self.features))
 
-    def score(self, records: Sequence[ValidRecord]) -> list[Result]:
+    def score(self, records: Sequence[ValidRecord]) -> list[Scored]:
         """Score validated rows; one result per row, in order (no customer id, no cache)."""
         if not records:
             return []
@@ -175,37 +164,29 @@ class ScoringModel:
         position: list[float],
         values: list[float],
         band: list[float],
-    ) -> Result:
+    ) -> Scored:
         segment = self.segments[label]
         own = distances[label]
         top = sorted(range(len(contributions)), key=contributions.__getitem__, reverse=True)
-        drivers = [
-            {
-                "feature": self.features[j],
-                "value": values[j],
-                "segment_median": segment.medians[j],
-                "contribution": round(contributions[j], DIGITS),
-            }
+        drivers = tuple(
+            Driver(self.features[j], values[j], segment.medians[j], round(contributions[j], DIGITS))
             for j in top[:TOP_DRIVERS]
             if contributions[j] > 0
-        ]
-        return {
-            "model_version": self.version,
-            "segment": segment.header,
-            "credit_limit": self._credit_limit(record.values[self._limit_position], segment, band),
-            "typicality": _typicality(_percentile(own, segment.percentiles)),
-            "explanation": {
-                "distances": [
-                    {"segment": j, "distance": round(d, DIGITS)} for j, d in enumerate(distances)
-                ],
-                "runner_up": runner_up,
-                "margin": None if runner_up is None else round(distances[runner_up] - own, DIGITS),
-                "drivers": drivers,
-            },
-            "map_position": {"x": round(position[0], DIGITS), "y": round(position[1], DIGITS)},
-            "imputed": list(record.imputed),
-            "flags": [f.to_dict() for f in record.flags],
-        }
+        )
+        margin = None if runner_up is None else round(distances[runner_up] - own, DIGITS)
+        return Scored(
+            model_version=self.version,
+            segment=segment.header,
+            credit_limit=self._credit_limit(record.values[self._limit_position], segment, band),
+            typicality=_typicality(_percentile(own, segment.percentiles)),
+            explanation=Explanation(
+                tuple(round(d, DIGITS) for d in distances), runner_up, margin, drivers
+            ),
+            map_x=round(position[0], DIGITS),
+            map_y=round(position[1], DIGITS),
+            imputed=record.imputed,
+            flags=record.flags,
+        )
 
     def _runner_up(self, distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """The nearest other segment per row (the own segment when k == 1)."""
@@ -236,7 +217,7 @@ class ScoringModel:
     @staticmethod
     def _credit_limit(
         customer_limit: float | None, segment: _Segment, band: list[float]
-    ) -> dict[str, Any]:
+    ) -> CreditLimit:
         p25, p50, p75 = (round(v, 2) for v in band)
         if customer_limit is None:
             position = "unknown"
@@ -246,14 +227,7 @@ class ScoringModel:
             position = "above"
         else:
             position = "within"
-        return {
-            "benchmark": {"p25": p25, "p50": p50, "p75": p75},
-            "model": segment.limit_source,
-            "customer_limit": customer_limit,
-            "position": position,
-            "suggestion": SUGGESTIONS[position],
-            "note": LIMIT_NOTE,
-        }
+        return CreditLimit(p25, p50, p75, segment.limit_source, customer_limit, position)
 
 
 def _percentile(distance: float, percentiles: list[float]) -> float:
@@ -270,7 +244,7 @@ def _percentile(distance: float, percentiles: list[float]) -> float:
     return round((upper - 1 + fraction) * 100.0 / steps, 2)
 
 
-def _typicality(percentile: float) -> dict[str, Any]:
+def _typicality(percentile: float) -> Typicality:
     """Typical up to the 75th percentile of members' distances, atypical beyond the 95th."""
     if percentile <= TYPICAL_UP_TO:
         label = "typical"
@@ -278,4 +252,4 @@ def _typicality(percentile: float) -> dict[str, Any]:
         label = "unusual"
     else:
         label = "atypical"
-    return {"percentile": percentile, "score": round(100.0 - percentile, 2), "label": label}
+    return Typicality(percentile, label)

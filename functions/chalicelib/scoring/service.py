@@ -1,7 +1,8 @@
-"""Validate, look up the cache, score the misses, store them: for one row or a batch.
+"""Validate, look up the cache, score the misses, store them, record the sightings.
 
-Free of HTTP: the API routes and the S3 batch-file handler both call
-:meth:`ScoringService.score_batch`, so a row gets the same answer whichever way it comes in.
+Free of HTTP: the API routes and the batch-file paths all come here, so a row gets the same
+answer whichever way it comes in. What comes out is typed (``chalicelib.scoring.scored``);
+each caller renders it (JSON, a results-CSV line, drift counts).
 """
 
 from __future__ import annotations
@@ -10,96 +11,78 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalicelib import observability
-from chalicelib.errors import FieldError, ValidationFailed
+from chalicelib.errors import ValidationFailed
 from chalicelib.scoring.model import ScoringModel
+from chalicelib.scoring.scored import (
+    BYPASS,
+    DISABLED,
+    HIT,
+    MISS,
+    RECORDED,
+    UNAVAILABLE,
+    BatchCounts,
+    BatchOutcome,
+    History,
+    RowFailure,
+    RowOutcome,
+    Scored,
+    ScoredCustomer,
+    SegmentHeader,
+)
 from chalicelib.scoring.validator import ValidRecord
 from chalicelib.stores.cache import CacheLookup, ResultCache, cache_key
-from chalicelib.stores.history import CustomerHistory, history_answers
+from chalicelib.stores.history import CustomerHistory, Sighting, iso
 
-Result = dict[str, Any]
-HIT, MISS, BYPASS = "hit", "miss", "bypass"
-
-
-def customers_of(body: Any, max_batch: int) -> list[Any]:
-    """The rows of a batch body ``{"customers": [...]}``, or a 400 saying what is wrong."""
-    if not isinstance(body, dict):
-        raise ValidationFailed.from_errors(
-            [FieldError("(body)", 'must be a JSON object {"customers": [...]}')]
-        )
-    unknown = [FieldError(str(k), "is not a known field") for k in body if k != "customers"]
-    customers = body.get("customers")
-    if not isinstance(customers, list):
-        problem = "is required" if customers is None else "must be a list of customer objects"
-        raise ValidationFailed.from_errors([FieldError("customers", problem), *unknown])
-    if not 1 <= len(customers) <= max_batch:
-        message = f"must hold 1 to {max_batch} customers, got {len(customers)}"
-        raise ValidationFailed.from_errors([FieldError("customers", message), *unknown])
-    if unknown:
-        raise ValidationFailed.from_errors(unknown)
-    return customers
+Checked = ValidRecord | RowFailure
+"""A row after validation: ready to score, or refused with its problems."""
 
 
 class ScoringService:
     """The scoring use case, given a way to get the current model, an optional cache and an
-    optional customer history (chalicelib.stores.history: every identified row is recorded, cache
-    hit or not, and answers ``history``)."""
+    optional customer history (every identified row is recorded, cache hit or not)."""
 
     def __init__(
         self,
         get_model: Callable[[], ScoringModel],
-        cache: ResultCache | None,
+        cache: ResultCache[Scored] | None,
         history: CustomerHistory | None = None,
     ) -> None:
         self.get_model = get_model
         self.cache = cache
         self.history = history
 
-    def score_one(self, row: Any) -> Result:
-        """The single-customer body; raises ValidationFailed / ModelUnavailable."""
+    def score_one(self, row: Any) -> ScoredCustomer:
+        """One customer; raises ValidationFailed / ModelUnavailable."""
         model = self.get_model()
         record = model.validator.validate(row)
-        (result,), _ = self._score_valid(model, [record])
+        (result,) = self._score_valid(model, [record])
         return result
 
-    def score_batch(self, rows: Sequence[Any]) -> Result:
-        """The batch body: one entry per row, in order; invalid rows carry their errors.
-
-        Raises ModelUnavailable only (the whole batch cannot be scored without a model).
-        """
+    def score_batch(self, rows: Sequence[Any]) -> BatchOutcome:
+        """Every row, in order; invalid rows carry their errors. Raises ModelUnavailable only
+        (the whole batch cannot be scored without a model)."""
         model = self.get_model()
-        entries: list[Result | None] = [None] * len(rows)
-        valid: list[tuple[int, ValidRecord]] = []
-        for index, row in enumerate(rows):
-            try:
-                valid.append((index, model.validator.validate(row)))
-            except ValidationFailed as error:
-                entries[index] = {
-                    "index": index,
-                    "ok": False,
-                    "customer_id": model.validator.customer_id_of(row),
-                    "errors": [e.to_dict() for e in error.errors],
-                }
-        results, outcomes = self._score_valid(model, [record for _, record in valid])
-        for (index, _), result in zip(valid, results, strict=True):
-            entries[index] = {"index": index, "ok": True, "result": result}
-        failed = len(rows) - len(valid)
-        observability.count_rows(len(valid), failed)
-        return {
-            "model_version": model.version,
-            "results": entries,
-            "summary": {
-                "total": len(rows),
-                "scored": len(valid),
-                "failed": failed,
-                "cache": outcomes,
-            },
-        }
+        return self.score_checked(model, [check(model, row) for row in rows])
+
+    def score_checked(self, model: ScoringModel, rows: Sequence[Checked]) -> BatchOutcome:
+        """Rows already validated against ``model`` (a file is read with one model, even
+        across a promotion): the valid ones are scored, the refused ones kept in place."""
+        valid = [row for row in rows if isinstance(row, ValidRecord)]
+        scored = iter(self._score_valid(model, valid))
+        outcomes: tuple[RowOutcome, ...] = tuple(
+            next(scored) if isinstance(row, ValidRecord) else row for row in rows
+        )
+        counts = BatchCounts.of(outcomes)
+        observability.count_rows(counts.scored, counts.failed)
+        return BatchOutcome(model.version, outcomes, counts)
 
     def _score_valid(
-        self, model: ScoringModel, records: list[ValidRecord]
-    ) -> tuple[list[Result], dict[str, int]]:
+        self, model: ScoringModel, records: Sequence[ValidRecord]
+    ) -> list[ScoredCustomer]:
         keys = [cache_key(model.version, r.values) for r in records]
-        lookup = self.cache.get_many(keys) if self.cache and keys else CacheLookup(available=False)
+        lookup: CacheLookup[Scored] = (
+            self.cache.get_many(keys) if self.cache and keys else CacheLookup(available=False)
+        )
         missing = [i for i, key in enumerate(keys) if key not in lookup.found]
         fresh = model.score([records[i] for i in missing])
         # Identical rows share one answer: scoring is per row, independent of a row's
@@ -107,18 +90,55 @@ class ScoringService:
         computed = dict(zip((keys[i] for i in missing), fresh, strict=True))
         if self.cache is not None and lookup.available and computed:
             self.cache.put_many(computed, model.version)
-        miss_status = MISS if lookup.available else BYPASS
+        miss = MISS if lookup.available else BYPASS
         outcomes = {HIT: 0, MISS: 0, BYPASS: 0}
-        results: list[Result] = []
+        rows: list[tuple[str | None, str, Scored]] = []
         for record, key in zip(records, keys, strict=True):
             cached = lookup.found.get(key)
-            status = HIT if cached is not None else miss_status
+            status = HIT if cached is not None else miss
             outcomes[status] += 1
-            body = cached if cached is not None else computed[key]
-            results.append({"customer_id": record.customer_id, "cache": status, **body})
-        seen = [(result["customer_id"], result) for result in results]
-        answers = history_answers(self.history, model.version, seen)
-        for result, answer in zip(results, answers, strict=True):
-            result["history"] = answer
+            rows.append((record.customer_id, status, cached or computed[key]))
+        histories = self._history(model.version, rows)
         observability.count_cache(outcomes)
-        return results, outcomes
+        return [
+            ScoredCustomer(customer, status, scored, history)
+            for (customer, status, scored), history in zip(rows, histories, strict=True)
+        ]
+
+    def _history(
+        self, model_version: str, rows: Sequence[tuple[str | None, str, Scored]]
+    ) -> list[History | None]:
+        seen = [(customer, scored.segment) for customer, _, scored in rows]
+        return histories(self.history, model_version, seen)
+
+
+def histories(
+    history: CustomerHistory | None,
+    model_version: str,
+    seen: Sequence[tuple[str | None, SegmentHeader]],
+) -> list[History | None]:
+    """The ``history`` of each scored row (customer id, segment), recording the identified
+    ones. Never raises: a failing table makes every identified row's history
+    ``unavailable``; a row without an id has none."""
+    if history is None:
+        return [None if customer is None else History(DISABLED) for customer, _ in seen]
+    scored_at = iso(history.clock())
+    sightings = [
+        Sighting(customer, scored_at, model_version, segment.id, segment.name)
+        for customer, segment in seen
+        if customer
+    ]
+    try:
+        previous = iter(history.record(sightings))
+    except Exception as error:  # HistoryUnavailable, or anything unforeseen: never fail
+        observability.logger.warning("history unavailable", extra={"error": str(error)[:300]})
+        return [None if not customer else History(UNAVAILABLE) for customer, _ in seen]
+    return [History(RECORDED, next(previous)) if customer else None for customer, _ in seen]
+
+
+def check(model: ScoringModel, row: Any) -> Checked:
+    """``row`` validated against ``model``, or the row's refusal (never raises)."""
+    try:
+        return model.validator.validate(row)
+    except ValidationFailed as error:
+        return RowFailure(model.validator.customer_id_of(row), tuple(error.errors))

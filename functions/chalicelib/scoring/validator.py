@@ -14,12 +14,13 @@ from typing import Any
 from chalicelib.contract.row import (
     BODY_FIELD,
     ID_FIELD,
+    FieldProblem,
     ValueRule,
     check_id,
     check_value,
     format_number,
 )
-from chalicelib.errors import FieldError, ValidationFailed
+from chalicelib.errors import ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,14 @@ class FeatureRule:
         )
         return cls(rule, train_min=entry.get("train_min"), train_max=entry.get("train_max"))
 
-    def flag(self, number: float) -> FieldError | None:
+    def flag(self, number: float) -> FieldProblem | None:
         """A valid value outside the training range: scored, but said so."""
         if self.train_max is not None and number > self.train_max:
             message = f"above the training maximum {format_number(self.train_max)}; scored anyway"
-            return FieldError(self.name, message)
+            return FieldProblem(self.name, message)
         if self.train_min is not None and number < self.train_min:
             message = f"below the training minimum {format_number(self.train_min)}; scored anyway"
-            return FieldError(self.name, message)
+            return FieldProblem(self.name, message)
         return None
 
 
@@ -67,7 +68,7 @@ class ValidRecord:
     values: tuple[float | None, ...]
     customer_id: str | None = None
     imputed: tuple[str, ...] = ()
-    flags: tuple[FieldError, ...] = field(default=())
+    flags: tuple[FieldProblem, ...] = field(default=())
 
 
 class Validator:
@@ -97,19 +98,19 @@ class Validator:
         """
         if not isinstance(row, Mapping):
             raise ValidationFailed.from_errors(
-                [FieldError(BODY_FIELD, f"must be a JSON object, got {type(row).__name__}")]
+                [FieldProblem(BODY_FIELD, f"must be a JSON object, got {type(row).__name__}")]
             )
-        errors = [FieldError(str(k), "is not a known field") for k in row if k not in self._known]
+        errors = [FieldProblem(str(k), "is not a known field") for k in row if k not in self._known]
         customer_id, id_problem = check_id(row.get(self.id_field))
         if id_problem is not None:
-            errors.append(FieldError(self.id_field, id_problem.message))
-        flags: list[FieldError] = []
+            errors.append(FieldProblem(self.id_field, id_problem.message))
+        flags: list[FieldProblem] = []
         values: list[float | None] = []
         imputed: list[str] = []
         for feature in self.rules:
             number, problem = check_value(feature.rule, row.get(feature.name))
             if problem is not None:
-                errors.append(FieldError(feature.name, problem.message))
+                errors.append(FieldProblem(feature.name, problem.message))
             elif number is None:
                 imputed.append(feature.name)
             elif (flag := feature.flag(number)) is not None:

@@ -27,7 +27,6 @@ from chalicelib.config import DEFAULT_DEPENDENCY_TIMEOUT_SECONDS
 from chalicelib.stores import aws
 from chalicelib.stores.breaker import OK, CircuitBreaker
 
-Result = dict[str, Any]
 Clock = Callable[[], float]
 
 KEY_ATTRIBUTE = "key"
@@ -94,19 +93,25 @@ def cache_key(model_version: str, values: Sequence[float | None]) -> str:
 
 
 @dataclass
-class CacheLookup:
+class CacheLookup[T]:
     """What a bulk read found; ``available`` is False when the cache could not be asked."""
 
-    found: dict[str, Result] = field(default_factory=dict)
+    found: dict[str, T] = field(default_factory=dict)
     available: bool = True
 
 
-class ResultCache(Protocol):
-    """Bulk read and write of scoring results by key."""
+class ResultCache[T](Protocol):
+    """Bulk read and write of scoring results (of type ``T``) by key.
 
-    def get_many(self, keys: Sequence[str]) -> CacheLookup: ...
+    The cache does not know what a result is: the DynamoDB one stores each as text made by
+    the ``encode``/``decode`` pair it is given (the composition root gives it the scored
+    customer's JSON form, ``chalicelib.scoring.scored``), the in-memory one keeps the
+    objects themselves.
+    """
 
-    def put_many(self, items: Mapping[str, Result], model_version: str) -> bool:
+    def get_many(self, keys: Sequence[str]) -> CacheLookup[T]: ...
+
+    def put_many(self, items: Mapping[str, T], model_version: str) -> bool:
         """Store results; False when the cache was unavailable."""
         ...
 
@@ -116,12 +121,12 @@ class ResultCache(Protocol):
         ...
 
 
-class InMemoryCache:
+class InMemoryCache[T]:
     """A bounded per-container cache (tests, benchmarks, local runs without DynamoDB).
 
-    It keeps the result objects themselves, not JSON copies: results are never mutated
-    after scoring (the service wraps each one in a new top-level dict), so a copy would
-    only cost an encode on every store and a decode on every hit.
+    It keeps the result objects themselves, not JSON copies: results are immutable (frozen
+    dataclasses), so a copy would only cost an encode on every store and a decode on every
+    hit.
     """
 
     def __init__(
@@ -130,18 +135,18 @@ class InMemoryCache:
         self.ttl_seconds = ttl_seconds
         self.max_items = max_items
         self.clock = clock
-        self._items: OrderedDict[str, tuple[float, Result]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
 
-    def get_many(self, keys: Sequence[str]) -> CacheLookup:
+    def get_many(self, keys: Sequence[str]) -> CacheLookup[T]:
         now = self.clock()
-        found: dict[str, Result] = {}
+        found: dict[str, T] = {}
         for key in keys:
             entry = self._items.get(key)
             if entry is not None and entry[0] > now:
                 found[key] = entry[1]
         return CacheLookup(found)
 
-    def put_many(self, items: Mapping[str, Result], model_version: str) -> bool:
+    def put_many(self, items: Mapping[str, T], model_version: str) -> bool:
         expires_at = self.clock() + self.ttl_seconds
         for key, result in items.items():
             self._items.setdefault(key, (expires_at, result))
@@ -154,7 +159,12 @@ class InMemoryCache:
         return OK
 
 
-class DynamoDBCache:
+def json_text(value: Any) -> str:
+    """Compact JSON: a cache item's default encoding (results given as JSON objects)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+class DynamoDBCache[T]:
     """Results in a DynamoDB table with partition key ``key`` (string).
 
     Items carry ``expires_at`` (epoch seconds) for DynamoDB's TTL; since TTL deletion lags,
@@ -176,7 +186,10 @@ class DynamoDBCache:
         clock: Clock = time.time,
         breaker: CircuitBreaker | None = None,
         timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS,
+        encode: Callable[[T], str] = json_text,
+        decode: Callable[[str], T] = json.loads,
     ) -> None:
+        self.encode, self.decode = encode, decode
         self._client = client
         self._owns_client = client is None
         self._client_lock = threading.Lock()
@@ -202,14 +215,14 @@ class DynamoDBCache:
             with self._client_lock:
                 self._client = aws.client("dynamodb", self._client_config)
 
-    def get_many(self, keys: Sequence[str]) -> CacheLookup:
+    def get_many(self, keys: Sequence[str]) -> CacheLookup[T]:
         unique = list(dict.fromkeys(keys))
         items = self.breaker.call(lambda: self._read(unique), None, aws.ERRORS)
         if items is None:
             return CacheLookup(available=False)
         now = self.clock()
         found = {
-            item[KEY_ATTRIBUTE]["S"]: json.loads(item[RESULT_ATTRIBUTE]["S"])
+            item[KEY_ATTRIBUTE]["S"]: self.decode(item[RESULT_ATTRIBUTE]["S"])
             for item in items
             if float(item[TTL_ATTRIBUTE]["N"]) > now
         }
@@ -238,14 +251,14 @@ class DynamoDBCache:
             # Keys still unprocessed after a few rounds are simply misses.
         return items
 
-    def put_many(self, items: Mapping[str, Result], model_version: str) -> bool:
+    def put_many(self, items: Mapping[str, T], model_version: str) -> bool:
         if not items:
             return True
         expires_at = str(int(self.clock() + self.ttl_seconds))
         records = [
             {
                 KEY_ATTRIBUTE: {"S": key},
-                RESULT_ATTRIBUTE: {"S": json.dumps(result, separators=(",", ":"))},
+                RESULT_ATTRIBUTE: {"S": self.encode(result)},
                 VERSION_ATTRIBUTE: {"S": model_version},
                 TTL_ATTRIBUTE: {"N": expires_at},
             }

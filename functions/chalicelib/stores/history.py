@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chalicelib import observability
 from chalicelib.config import DEFAULT_DEPENDENCY_TIMEOUT_SECONDS, DEFAULT_HISTORY_TTL_SECONDS
 from chalicelib.stores import aws
 from chalicelib.stores.breaker import CircuitBreaker
@@ -72,14 +71,6 @@ class Sighting:
     model_version: str
     segment: int
     segment_name: str
-
-    def answer(self) -> dict[str, Any]:
-        """The ``history.previous`` object of an API answer."""
-        return {
-            "segment": {"id": self.segment, "name": self.segment_name},
-            "model_version": self.model_version,
-            "scored_at": self.scored_at,
-        }
 
 
 def iso(epoch: float) -> str:
@@ -254,34 +245,3 @@ def _sighting(item: dict[str, Any]) -> Sighting:
         segment=int(item["segment"]["N"]),
         segment_name=item["segment_name"]["S"],
     )
-
-
-def history_answers(
-    history: CustomerHistory | None,
-    model_version: str,
-    scored: Sequence[tuple[str | None, dict[str, Any]]],
-) -> list[dict[str, Any] | None]:
-    """The ``history`` field of each scored row ``(customer id, result body)``, recording the
-    identified ones. Never raises: a failing table answers ``{"status": "unavailable"}``."""
-    if history is None:
-        return [None if customer is None else {"status": "disabled"} for customer, _ in scored]
-    scored_at = iso(history.clock())
-    sightings = [
-        Sighting(customer, scored_at, model_version, body["segment"]["id"], body["segment"]["name"])
-        for customer, body in scored
-        if customer
-    ]
-    try:
-        previous = iter(history.record(sightings))
-    except Exception as error:  # HistoryUnavailable, or anything unforeseen: never fail
-        observability.logger.warning("history unavailable", extra={"error": str(error)[:300]})
-        return [None if not customer else {"status": "unavailable"} for customer, _ in scored]
-    answers: list[dict[str, Any] | None] = []
-    for customer, body in scored:
-        before = next(previous) if customer else None
-        if before is None:
-            answers.append(None)
-        else:
-            moved = before.segment != body["segment"]["id"]
-            answers.append({"previous": before.answer(), "moved": moved})
-    return answers

@@ -10,6 +10,7 @@ import pytest
 from chalicelib.contract.bundle import Manifest
 from chalicelib.scoring.loader import Bundle
 from chalicelib.scoring.model import ScoringModel, _percentile, _typicality
+from chalicelib.scoring.scored import batch_json
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores.cache import InMemoryCache
 
@@ -47,7 +48,7 @@ def test_percentile_lookup_matches_numpy_interp(model: ScoringModel) -> None:
     ],
 )
 def test_typicality_bands(percentile: float, label: str) -> None:
-    assert _typicality(percentile) == {
+    assert _typicality(percentile).to_json() == {
         "percentile": percentile,
         "score": round(100 - percentile, 2),
         "label": label,
@@ -56,7 +57,7 @@ def test_typicality_bands(percentile: float, label: str) -> None:
 
 def test_every_real_row_scores_to_strict_json(model: ScoringModel, bundle: TrainedBundle) -> None:
     records = [model.validator.validate(row) for row in real_rows()]
-    results = model.score(records)
+    results = [r.to_json() for r in model.score(records)]
     json.dumps(results, allow_nan=False)  # no NaN or infinity anywhere
     assert [r["segment"]["id"] for r in results] == bundle.labels
     positions = {r["credit_limit"]["position"] for r in results}
@@ -82,13 +83,15 @@ def test_a_row_scores_the_same_alone_in_a_batch_and_anywhere_in_it(model: Scorin
 
 def test_limit_position_against_the_band(model: ScoringModel) -> None:
     row: dict[str, Any] = real_rows()[0]
-    band = model.score([model.validator.validate(row)])[0]["credit_limit"]["benchmark"]
+    band = model.score([model.validator.validate(row)])[0].to_json()["credit_limit"]["benchmark"]
     for limit, position, suggestion in [
         (band["p25"] - 1, "below", "consider an increase"),
         (band["p50"], "within", "keep"),
         (band["p75"] + 1, "above", "review"),
     ]:
-        result = model.score([model.validator.validate({**row, "CREDIT_LIMIT": limit})])[0]
+        result = model.score([model.validator.validate({**row, "CREDIT_LIMIT": limit})])[
+            0
+        ].to_json()
         # The limit is also a model input for the segment, not for the band of this row.
         credit = result["credit_limit"]
         if credit["benchmark"] == band:
@@ -101,13 +104,13 @@ def test_in_memory_hits_share_no_state_between_responses(
     """The in-memory cache hands out the stored result object itself (no JSON copy): each
     response must still carry its own id and cache outcome and leave the entry intact."""
     service = ScoringService(lambda: model, InMemoryCache())
-    first = service.score_one({**valid_row, "CUST_ID": "A"})
-    second = service.score_one({**valid_row, "CUST_ID": "B"})
+    first = service.score_one({**valid_row, "CUST_ID": "A"}).to_json()
+    second = service.score_one({**valid_row, "CUST_ID": "B"}).to_json()
     assert (first["cache"], first["customer_id"]) == ("miss", "A")
     assert (second["cache"], second["customer_id"]) == ("hit", "B")
-    batch = service.score_batch([{**valid_row, "CUST_ID": "C"}])
+    batch = batch_json(service.score_batch([{**valid_row, "CUST_ID": "C"}]))
     assert batch["results"][0]["result"]["customer_id"] == "C"
-    again = service.score_one({**valid_row, "CUST_ID": "A"})
+    again = service.score_one({**valid_row, "CUST_ID": "A"}).to_json()
     assert again == {**first, "cache": "hit"}
     assert json.loads(json.dumps(again)) == again
 
@@ -120,7 +123,7 @@ def test_driver_values_are_the_values_the_client_sent(
     manifest's default."""
     sent = {**valid_row, "BALANCE": 3202.467416, "CASH_ADVANCE": 4647.169122}
     rows = [sent, *real_rows()[:300]]
-    results = model.score([model.validator.validate(row) for row in rows])
+    results = [r.to_json() for r in model.score([model.validator.validate(row) for row in rows])]
     defaults = dict(zip(model.features, model.defaults.tolist(), strict=True))
     checked = 0
     for row, result in zip(rows, results, strict=True):

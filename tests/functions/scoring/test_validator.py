@@ -114,7 +114,7 @@ def test_possible_value_outside_training_range_is_flagged_not_rejected(
     validator: Validator, valid_row: dict[str, Any]
 ) -> None:
     record = validator.validate({**valid_row, "BALANCE": 25000, "TENURE": 3})
-    assert [f.to_dict() for f in record.flags] == [
+    assert [f.to_json() for f in record.flags] == [
         {"field": "BALANCE", "message": "above the training maximum 19043.14; scored anyway"},
         {"field": "TENURE", "message": "below the training minimum 6; scored anyway"},
     ]

@@ -135,7 +135,7 @@ def test_key_is_a_sha256_hex_digest() -> None:
 
 
 def test_dynamodb_items_carry_the_ttl_attribute(dynamodb: Any, clock: FakeClock) -> None:
-    DynamoDBCache(TABLE, client=dynamodb, ttl_seconds=600, clock=clock).put_many(
+    DynamoDBCache[Any](TABLE, client=dynamodb, ttl_seconds=600, clock=clock).put_many(
         {"k1": result(1)}, "v1"
     )
     item = dynamodb.get_item(TableName=TABLE, Key={KEY_ATTRIBUTE: {"S": "k1"}})["Item"]
@@ -144,7 +144,7 @@ def test_dynamodb_items_carry_the_ttl_attribute(dynamodb: Any, clock: FakeClock)
 
 
 def test_missing_table_is_unavailable_not_an_error(dynamodb: Any) -> None:
-    cache = DynamoDBCache("no-such-table", client=dynamodb)
+    cache: DynamoDBCache[Any] = DynamoDBCache("no-such-table", client=dynamodb)
     assert cache.get_many(["k1", "k2"]).available is False
     assert cache.put_many({"k1": result(1)}, "v1") is False
     assert cache.state() == "ok"  # two failures: not yet enough to open the breaker
@@ -157,7 +157,7 @@ def test_unreachable_dynamodb_is_unavailable(dynamodb: Any) -> None:
         raise ConnectTimeoutError(endpoint_url="https://dynamodb.example")
 
     dynamodb.meta.events.register("before-call.dynamodb", timeout)
-    cache = DynamoDBCache(TABLE, client=dynamodb)
+    cache: DynamoDBCache[Any] = DynamoDBCache(TABLE, client=dynamodb)
     assert cache.get_many(["k1"]).available is False
     assert cache.put_many({"k1": result(1), "k2": result(2)}, "v1") is False
 
@@ -182,7 +182,7 @@ def test_unprocessed_keys_are_asked_again() -> None:
             {"Responses": {TABLE: [item]}, "UnprocessedKeys": {}},
             {"RequestItems": {TABLE: {"Keys": keys[1:]}}},
         )
-        lookup = DynamoDBCache(TABLE, client=client).get_many(["k1", "k2"])
+        lookup = DynamoDBCache[Any](TABLE, client=client).get_many(["k1", "k2"])
         stub.assert_no_pending_responses()
     assert lookup.found == {"k2": {"x": 2}}
 
@@ -246,7 +246,7 @@ def test_a_hung_table_opens_the_breaker_and_is_then_skipped(silent_server: str) 
     sent = count_requests(client)
     clock = Ticks()
     breaker = CircuitBreaker("cache", failures=2, cool_down_seconds=10, clock=clock)
-    cache = DynamoDBCache(TABLE, client=client, breaker=breaker)
+    cache: DynamoDBCache[Any] = DynamoDBCache(TABLE, client=client, breaker=breaker)
     for _ in range(2):
         assert cache.get_many(["k1"]).available is False
     assert sent == ["GetItem", "GetItem"]  # one attempt each: no retries
@@ -273,7 +273,7 @@ def test_the_breaker_lets_one_probe_through_and_recovers(dynamodb: Any) -> None:
     dynamodb.meta.events.register("before-call.dynamodb", fail_while_down)
     clock = Ticks()
     breaker = CircuitBreaker("cache", failures=3, cool_down_seconds=10, clock=clock)
-    cache = DynamoDBCache(TABLE, client=dynamodb, breaker=breaker)
+    cache: DynamoDBCache[Any] = DynamoDBCache(TABLE, client=dynamodb, breaker=breaker)
     outcomes = [cache.get_many(["k1"]).available for _ in range(6)]
     assert outcomes == [False] * 6
     assert len(sent) == 3

@@ -11,6 +11,8 @@ import pytest
 from tests.functions.batch.test_csv_io import post_csv
 from tests.functions.conftest import HISTORY, ApiFactory, create_history_table, post_json
 
+from chalicelib.scoring.scored import SegmentHeader  # isort: skip
+from chalicelib.scoring.service import histories  # isort: skip
 from chalicelib.stores import history  # isort: skip
 
 
@@ -161,6 +163,15 @@ class _Down:
         return fail
 
 
+def history_answers(
+    store: history.CustomerHistory, seen: list[tuple[str | None, int]]
+) -> list[dict[str, Any] | None]:
+    """The ``history`` field the service answers for rows scored into these segments."""
+    rows = [(customer, SegmentHeader(s, f"s{s}", "", "")) for customer, s in seen]
+    answers = histories(store, "v1", rows)
+    return [None if a is None else a.to_json(s) for a, (_, s) in zip(answers, seen, strict=True)]
+
+
 def test_a_timing_out_table_gives_unavailable_then_the_breaker_skips_it() -> None:
     from chalicelib.stores.breaker import CircuitBreaker
 
@@ -168,14 +179,13 @@ def test_a_timing_out_table_gives_unavailable_then_the_breaker_skips_it() -> Non
     client = _Down()
     breaker = CircuitBreaker("history", failures=3, cool_down_seconds=10, clock=lambda: now[0])
     store = history.DynamoDBHistory("t", client=client, breaker=breaker)
-    body = {"segment": {"id": 1, "name": "x"}}
     for _ in range(10):
-        answers = history.history_answers(store, "v1", [("A", body), (None, body), ("B", body)])
+        answers = history_answers(store, [("A", 1), (None, 1), ("B", 1)])
         assert answers == [{"status": "unavailable"}, None, {"status": "unavailable"}]
     assert client.calls == 3  # then open: no more calls while it cools down
     assert store.state() == "unavailable"
     now[0] = 11.0
-    history.history_answers(store, "v1", [("A", body)])
+    history_answers(store, [("A", 1)])
     assert client.calls == 4  # one probe after the cool-down
 
 
@@ -198,7 +208,6 @@ def test_in_memory_and_dynamodb_histories_agree(aws: None) -> None:
     for store in stores:
         answers = []
         for segments in ([0, 1], [1], [1, 2, 2]):
-            scored = [("A", {"segment": {"id": s, "name": f"s{s}"}}) for s in segments]
-            answers.append(history.history_answers(store, "v1", scored))
+            answers.append(history_answers(store, [("A", s) for s in segments]))
         seen.append([[a and a["moved"] for a in batch] for batch in answers])
     assert seen[0] == seen[1] == [[None, True], [False], [False, True, False]]

@@ -1,0 +1,87 @@
+"""``POST /v1/segment/batch`` with a CSV body (what the Streamlit batch page sends).
+
+The body is read by the row contract like any CSV file, checked against the batch limit
+(``chalicelib.api.limits``) and scored by one model through the same code as the batch
+files (``chalicelib.batch.csv_io``), so the route's results table and a batch file's are
+the same bytes for the same rows.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.api.limits import batch_size_problem
+from chalicelib.batch.csv_io import ScoredRows, header_of, results_csv, score_records
+from chalicelib.contract.row import (
+    FILE_FIELD,
+    NO_ROWS,
+    CsvError,
+    FieldProblem,
+    HeaderCheck,
+    RowRecord,
+    decode,
+    read_csv,
+    row_record,
+)
+from chalicelib.errors import ValidationFailed
+from chalicelib.scoring.model import ScoringModel
+from chalicelib.scoring.scored import batch_json
+from chalicelib.scoring.service import ScoringService
+
+__all__ = ["CsvBatch", "read_body", "results_csv", "score_body"]
+
+
+@dataclass(frozen=True)
+class CsvBatch:
+    """A scored CSV body: its rows, and what its header said that did not stop it (unknown
+    columns ignored, optional columns absent)."""
+
+    scored: ScoredRows
+    warnings: tuple[FieldProblem, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON answer: the batch answer with each entry's file ``row``, and the warnings."""
+        body = batch_json(self.scored.batch, self.scored.rows)
+        body["warnings"] = [w.to_json() for w in self.warnings]
+        return body
+
+
+def _rejected(problems: Iterable[FieldProblem]) -> ValidationFailed:
+    return ValidationFailed.from_errors(list(problems))
+
+
+def read_body(
+    data: bytes, model: ScoringModel, first_row: int
+) -> tuple[HeaderCheck, list[RowRecord]]:
+    """A ``text/csv`` request body as row records, or a 400 naming what is wrong.
+
+    File-level problems (not UTF-8, not CSV, no header, a bad header, no rows, more rows
+    than a batch may hold) refuse the whole body; everything about a single row is left to
+    scoring, which answers it in that row's entry.
+    """
+    try:
+        header, rows = read_csv(io.StringIO(decode(data), newline=""), first_row)
+        check = header_of(model, header)
+        if not check.ok:
+            raise _rejected(check.errors)
+        records = [row_record(r, check, model.validator.id_field) for r in rows if not r.blank]
+    except CsvError as error:
+        raise _rejected([FieldProblem(FILE_FIELD, error.message)]) from error
+    if not records:
+        raise _rejected([FieldProblem(FILE_FIELD, NO_ROWS)])
+    too_many = batch_size_problem(len(records), FILE_FIELD, "data rows")
+    if too_many is not None:
+        raise _rejected([too_many])
+    return check, records
+
+
+def score_body(service: ScoringService, data: bytes, first_row: int) -> CsvBatch:
+    """The body scored by today's model (one body, one model, even across a promotion);
+    rows are numbered from ``first_row`` (the file row of the body's first data line).
+    Cache and history are used as for a JSON batch."""
+    model = service.get_model()
+    check, records = read_body(data, model, first_row)
+    return CsvBatch(score_records(service, model, records), (*check.warnings, *check.notes))

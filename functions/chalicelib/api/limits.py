@@ -1,0 +1,22 @@
+"""The limits of one API request, and the one sentence that answers a batch over them.
+
+A batch request holds at most :data:`MAX_BATCH` customers, whether it comes as JSON
+(``{"customers": [...]}``) or as a CSV body; a body is at most :data:`MAX_BODY_BYTES`
+(API Gateway's own limit is 10 MB; this keeps a request inside Lambda's time). Files in the
+batch bucket have no such limit (``chalicelib.batch``). ``GET /v1/model`` publishes both.
+"""
+
+from __future__ import annotations
+
+from chalicelib.contract.row import FieldProblem
+
+MAX_BATCH = 1000
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+def batch_size_problem(count: int, field: str, unit: str) -> FieldProblem | None:
+    """``None`` when ``count`` rows fit in one batch request, else the problem with ``field``
+    (e.g. ``customers`` of a JSON body, ``(file)`` of a CSV one); ``unit`` names the rows."""
+    if 1 <= count <= MAX_BATCH:
+        return None
+    return FieldProblem(field, f"must hold 1 to {MAX_BATCH} {unit}, got {count}")

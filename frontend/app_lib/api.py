@@ -157,11 +157,6 @@ def score(settings: Settings, customer: dict[str, Any]) -> dict[str, Any]:
     return _request("POST", settings, "/v1/segment", customer)
 
 
-def score_batch(settings: Settings, customers: list[dict[str, Any]]) -> dict[str, Any]:
-    """``POST /v1/segment/batch`` for up to ``limits.max_batch`` customers."""
-    return _request("POST", settings, "/v1/segment/batch", {"customers": customers})
-
-
 @dataclass(frozen=True)
 class CsvAnswer:
     """The API's results table (CSV bytes as sent) and what it said about the columns."""

@@ -1,7 +1,8 @@
-"""The drift summary of a scored file, shown by the Monitoring and Batch pages alike.
+"""The drift summary of a scored file and its migration since the previous run, as the
+Monitoring page shows them.
 
-Everything shown comes from a report the API built (``GET /v1/reports/{name}``, or the
-batch route's ``drift.report``): the thresholds too, so no rule is restated here.
+Everything shown comes from a report the API built (``GET /v1/reports/{name}``): the
+thresholds too, so no rule is restated here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_lib import charts
+from app_lib import charts, tables
 
 STATUS_TEXT = {
     "stable": "Stable: the file looks like the training data.",
@@ -30,6 +31,19 @@ def show_summary(report: dict[str, Any], labels: dict[str, str]) -> None:
     status = str(report.get("status", "no data"))
     message = STATUS_TEXT.get(status, status)
     {"retrain": st.error, "watch": st.warning}.get(status, st.success)(message)
+    _headline(report, labels)
+    _flags(report.get("flags") or [], labels)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Segment shares: now vs training")
+        st.altair_chart(
+            charts.segment_shares_now_vs_training(report["segments"]["shares"]), width="stretch"
+        )
+    with right:
+        _psi_chart(report.get("features") or [], report.get("thresholds") or {}, labels)
+
+
+def _headline(report: dict[str, Any], labels: dict[str, str]) -> None:
     worst = report.get("worst_psi") or {}
     unusual = report.get("unusual_share") or {}
     outside = report.get("outside_range_share") or {}
@@ -51,63 +65,46 @@ def show_summary(report: dict[str, Any], labels: dict[str, str]) -> None:
         _percent(outside.get("values")),
         help=f"Rows with at least one: {_percent(outside.get('rows'))}.",
     )
-    flags = report.get("flags") or []
-    if flags:
-        st.dataframe(
-            [
-                {
-                    "variable": labels.get(f["feature"], f["feature"]),
-                    "PSI": f["psi"],
-                    "status": f["status"],
-                    "why": f["message"],
-                }
-                for f in flags
-            ],
-            hide_index=True,
-            width="stretch",
-        )
-    thresholds = report.get("thresholds") or {}
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Segment shares: now vs training")
-        st.altair_chart(
-            charts.segment_shares_now_vs_training(report["segments"]["shares"]), width="stretch"
-        )
-    with right:
-        st.subheader("Drift per variable (PSI)")
-        features = report.get("features") or []
-        if not features:
-            st.info("This model's bundle carries no training distribution to compare with.")
-        else:
-            st.altair_chart(
-                charts.psi_per_feature(
-                    features,
-                    labels,
-                    float(thresholds.get("psi_watch", 0.1)),
-                    float(thresholds.get("psi_retrain", 0.25)),
-                ),
-                width="stretch",
-            )
-            st.caption(
-                f"Below {thresholds.get('psi_watch')}: stable; up to "
-                f"{thresholds.get('psi_retrain')}: watch; above: retrain."
-            )
 
 
-def migration_cells(migration: dict[str, Any], names: dict[int, str]) -> pd.DataFrame:
-    """The report's matrix as the heat map's cells: previous segment -> segment now."""
-    ids = migration["segments"]
-    return pd.DataFrame(
+def _flags(flags: list[dict[str, Any]], labels: dict[str, str]) -> None:
+    if not flags:
+        return
+    st.dataframe(
         [
             {
-                "from_segment": names.get(int(a), str(a)),
-                "to_segment": names.get(int(b), str(b)),
-                "customers": migration["matrix"][i][j],
+                "variable": labels.get(f["feature"], f["feature"]),
+                "PSI": f["psi"],
+                "status": f["status"],
+                "why": f["message"],
             }
-            for i, a in enumerate(ids)
-            for j, b in enumerate(ids)
-        ]
+            for f in flags
+        ],
+        hide_index=True,
+        width="stretch",
     )
+
+
+def _psi_chart(
+    features: list[dict[str, Any]], thresholds: dict[str, Any], labels: dict[str, str]
+) -> None:
+    st.subheader("Drift per variable (PSI)")
+    if not features:
+        st.info("This model's bundle carries no training distribution to compare with.")
+        return
+    watch = float(thresholds.get("psi_watch", 0.1))
+    retrain = float(thresholds.get("psi_retrain", 0.25))
+    st.altair_chart(charts.psi_per_feature(features, labels, watch, retrain), width="stretch")
+    st.caption(
+        f"Below {thresholds.get('psi_watch')}: stable; up to "
+        f"{thresholds.get('psi_retrain')}: watch; above: retrain."
+    )
+
+
+def file_migration_cells(migration: dict[str, Any], names: dict[int, str]) -> pd.DataFrame:
+    """A report's migration (previous run -> this one) as heat-map cells, by segment name."""
+    labels = [names.get(int(s), str(s)) for s in migration["segments"]]
+    return tables.migration_cells(migration["matrix"], labels, labels)
 
 
 def show_migration(migration: dict[str, Any] | None, names: dict[int, str]) -> None:
@@ -128,5 +125,5 @@ def show_migration(migration: dict[str, Any] | None, names: dict[int, str]) -> N
     )
     if migration["matched"]:
         st.altair_chart(
-            charts.migration_heatmap(migration_cells(migration, names)), width="stretch"
+            charts.migration_heatmap(file_migration_cells(migration, names)), width="stretch"
         )

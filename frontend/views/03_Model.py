@@ -7,97 +7,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from app_lib import api, charts, config, ui
-
-
-def metrics_per_k(elbow: dict[str, Any], stability: dict[str, Any] | None = None) -> pd.DataFrame:
-    """One row per k: WCSS, the clustering quality indices and the bootstrap stability."""
-    ari = (stability or {}).get("ari_mean") or {}
-    threshold = (stability or {}).get("threshold")
-    rows = []
-    for k, wcss in zip(elbow.get("k_values", []), elbow.get("wcss", []), strict=False):
-        key = str(k)
-        rows.append(
-            {
-                "k": k,
-                "WCSS": wcss,
-                "silhouette": (elbow.get("silhouette") or {}).get(key),
-                "Calinski-Harabasz": (elbow.get("calinski_harabasz") or {}).get(key),
-                "Davies-Bouldin": (elbow.get("davies_bouldin") or {}).get(key),
-                "stability (ARI)": ari.get(key),
-                "stable": _stable_mark(ari.get(key), threshold),
-                "chosen": "yes" if k == elbow.get("k") else "",
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _stable_mark(ari: float | None, threshold: float | None) -> str:
-    if ari is None or threshold is None:
-        return ""
-    return "yes" if ari >= threshold else "no"
-
-
-def segment_stability_table(stability: dict[str, Any], names: dict[str, str]) -> pd.DataFrame:
-    """Per segment of the chosen k: its mean bootstrap Jaccard and whether it is stable."""
-    return pd.DataFrame(
-        [
-            {
-                "segment": names.get(str(s["id"]), str(s["id"])),
-                "Jaccard stability": s.get("jaccard"),
-                "stable": "yes" if s.get("stable") else "no",
-            }
-            for s in stability.get("segments") or []
-        ]
-    )
-
-
-def migration_cells(migration: dict[str, Any]) -> pd.DataFrame:
-    """The migration matrix as one row per (from, to) pair, segment names with their ids."""
-
-    def labels(key: str) -> list[str]:
-        return [f"{s['id']} {s.get('name', '')}".strip() for s in migration.get(key) or []]
-
-    sources, targets = labels("from_segments"), labels("to_segments")
-    return pd.DataFrame(
-        [
-            {"from_segment": sources[i], "to_segment": targets[j], "customers": int(count)}
-            for i, row in enumerate(migration.get("matrix") or [])
-            for j, count in enumerate(row)
-        ],
-        columns=["from_segment", "to_segment", "customers"],
-    )
-
-
-LIMIT_CANDIDATES = {
-    "segment": "segment model",
-    "global": "global model",
-    "segment_median": "segment median",
-}
-
-
-def limit_errors_table(limit_errors: Any, names: dict[str, str]) -> pd.DataFrame | None:
-    """Per segment: pinball loss and MAE of each candidate benchmark, and the one in use.
-
-    Returns None when the errors do not have the per-segment shape training writes.
-    """
-    segments = limit_errors.get("segments") if isinstance(limit_errors, dict) else None
-    if not isinstance(segments, dict) or not segments:
-        return None
-    rows = []
-    for segment_id, errors in segments.items():
-        row: dict[str, Any] = {
-            "segment": names.get(str(segment_id), str(segment_id)),
-            "test rows": errors.get("test_rows"),
-            "in use": errors.get("source"),
-        }
-        for key, label in LIMIT_CANDIDATES.items():
-            candidate = errors.get(key) or {}
-            row[f"pinball, {label}"] = candidate.get("pinball")
-            row[f"MAE p50, {label}"] = candidate.get("mae_p50")
-        row["why"] = errors.get("reason", "")
-        rows.append(row)
-    return pd.DataFrame(rows)
+from app_lib import api, charts, config, tables, ui
 
 
 def _k_explanation(elbow: dict[str, Any]) -> str:
@@ -126,7 +36,7 @@ def _stability_section(stability: dict[str, Any] | None, names: dict[str, str]) 
         f"{stability.get('threshold')}. **{stability.get('reason', '')}.**"
     )
     st.dataframe(
-        segment_stability_table(stability, names),
+        tables.segment_stability_table(stability, names),
         hide_index=True,
         column_config={"Jaccard stability": st.column_config.NumberColumn(format="%.3f")},
     )
@@ -150,7 +60,7 @@ def _migration_section(migration: dict[str, Any] | None) -> None:
         help=f"{migration.get('changed', 0):,} of the {migration.get('rows', 0):,} training "
         "customers are in another segment under this model than under the previous one.",
     )
-    cells = migration_cells(migration)
+    cells = tables.model_migration_cells(migration)
     if len(cells):
         st.altair_chart(charts.migration_heatmap(cells), width="stretch")
 
@@ -189,7 +99,7 @@ def _elbow_section(elbow: dict[str, Any], stability: Any) -> None:
         for note in elbow.get("notes") or []:
             st.caption(note)
     st.dataframe(
-        metrics_per_k(elbow, stability),
+        tables.metrics_per_k(elbow, stability),
         hide_index=True,
         width="stretch",
         column_config={
@@ -241,7 +151,7 @@ def _parity_section(parity: dict[str, Any]) -> None:
 
 def _limit_errors_section(limit_errors: dict[str, Any], names: dict[str, str]) -> None:
     st.subheader("Credit-limit benchmark errors")
-    table = limit_errors_table(limit_errors, names)
+    table = tables.limit_errors_table(limit_errors, names)
     if table is not None:
         st.caption(
             f"{limit_errors.get('metric', '')} (lower is better). Each segment uses its own "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from app_lib import tables  # frontend/ is on sys.path (tests/frontend/conftest.py)
 from streamlit.testing.v1 import AppTest
 
 from tests.frontend.stack import API_KEY, ROOT, free_port
@@ -226,13 +226,12 @@ def test_model_page_shows_the_migration_from_the_previous_model(
 
 
 def test_migration_cells_name_every_pair_with_its_count() -> None:
-    module = importlib.import_module("views.03_Model")
     migration = {
         "from_segments": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}],
         "to_segments": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}, {"id": 2, "name": "C"}],
         "matrix": [[5, 1, 0], [2, 7, 3]],
     }
-    cells = module.migration_cells(migration)
+    cells = tables.model_migration_cells(migration)
     assert len(cells) == 6
     row = cells[(cells["from_segment"] == "1 B") & (cells["to_segment"] == "2 C")]
     assert row["customers"].tolist() == [3]

@@ -311,29 +311,10 @@ def build_report(
         else []
     )
     segments = _segment_report(counts, reference)
-    flags = [
-        {
-            "feature": f["name"],
-            "psi": f["psi"],
-            "status": f["status"],
-            "message": _flag_message(f["name"], f["psi"], f["status"]),
-        }
-        for f in features
-        if f["status"] in {WATCH, RETRAIN}
-    ]
-    if segments["status"] in {WATCH, RETRAIN}:
-        flags.append(
-            {
-                "feature": "(segments)",
-                "psi": segments["psi"],
-                "status": segments["status"],
-                "message": _flag_message("the segment shares", segments["psi"], segments["status"]),
-            }
-        )
+    flags = _flags(features, segments)
     scored_psi = [f for f in features if f["psi"] is not None]
     worst = max(scored_psi, key=lambda f: f["psi"], default=None)
     statuses = [f["status"] for f in features] + [segments["status"]]
-    cells = counts.rows * len(reference.features) - sum(counts.missing)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "name": name,
@@ -349,6 +330,33 @@ def build_report(
         "flags": flags,
         "features": features,
         "segments": segments,
+        **_shares_beyond_training(counts, reference),
+        "migration": None if migration is None else dict(migration),
+        "counts": counts.to_dict(),
+    }
+
+
+def _flags(features: list[dict[str, Any]], segments: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flag per feature (and for the segment shares) that is to watch or retrain on."""
+    flagged = [(f["name"], f["name"], f) for f in features]
+    flagged.append(("(segments)", "the segment shares", segments))
+    return [
+        {
+            "feature": feature,
+            "psi": part["psi"],
+            "status": part["status"],
+            "message": _flag_message(what, part["psi"], part["status"]),
+        }
+        for feature, what, part in flagged
+        if part["status"] in {WATCH, RETRAIN}
+    ]
+
+
+def _shares_beyond_training(counts: DriftCounts, reference: Reference) -> dict[str, Any]:
+    """How many rows are unusual for their segment, and how many values (and rows) lie
+    outside the training range, against what training had by construction."""
+    cells = counts.rows * len(reference.features) - sum(counts.missing)
+    return {
         "unusual_share": {
             "now": _ratio(counts.unusual, counts.rows),
             "training": TRAINING_UNUSUAL_SHARE,
@@ -359,8 +367,6 @@ def build_report(
             "values": _ratio(sum(counts.outside), cells),
             "rows": _ratio(counts.rows_outside, counts.rows),
         },
-        "migration": None if migration is None else dict(migration),
-        "counts": counts.to_dict(),
     }
 
 

@@ -81,6 +81,14 @@ class OutputKeys:
         return cls(f"{base}.results.csv", f"{base}.errors.csv", f"{base}.summary.json")
 
 
+class FileRejected(Exception):
+    """The file as a whole cannot be scored; ``problems`` say why, field by field."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+
 @dataclass
 class Summary:
     """What happened to one file; written last, as ``<name>.summary.json``."""
@@ -101,13 +109,13 @@ class Summary:
     # the file rows no results line exists for, as inclusive ``[first, last]`` ranges.
     missing_rows: list[list[int]] = field(default_factory=list)
 
-
-class FileRejected(Exception):
-    """The file as a whole cannot be scored; ``problems`` say why, field by field."""
-
-    def __init__(self, problems: Sequence[FieldProblem]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = list(problems)
+    def refuse(self, error: FileRejected | ModelUnavailable) -> None:
+        """The file as a whole cannot be scored: ``rejected`` (its own fault) or ``failed``
+        (no model), the problems saying why."""
+        if isinstance(error, FileRejected):
+            self.status, self.problems = "rejected", error.problems
+        else:
+            self.status, self.problems = "failed", [FieldProblem(FILE_FIELD, f"no model: {error}")]
 
 
 def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = None) -> Summary:
@@ -121,12 +129,8 @@ def score_file(bucket: str, key: str, service: ScoringService, s3_client: Any = 
         try:
             body = _open_input(s3, bucket, key)
             _score_stream(body, service, results, errors, summary, tracker)
-        except FileRejected as rejected:
-            summary.status = "rejected"
-            summary.problems = rejected.problems
-        except ModelUnavailable as error:
-            summary.status = "failed"
-            summary.problems = [FieldProblem(FILE_FIELD, f"no model: {error}")]
+        except (FileRejected, ModelUnavailable) as error:
+            summary.refuse(error)
         if summary.status != "complete":  # the file-level problems are the error report
             summary.seconds = round(time.monotonic() - started, 3)
             write_file_problems(s3, bucket, keys, summary)

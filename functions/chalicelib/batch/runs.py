@@ -159,12 +159,8 @@ def prepare(
     try:
         header = read_header(s3, bucket, key)
         check_file_header(service.get_model(), header, summary)
-    except FileRejected as rejected:
-        summary.status = "rejected"
-        summary.problems = rejected.problems
-    except ModelUnavailable as error:
-        summary.status = "failed"
-        summary.problems = [FieldProblem(FILE_FIELD, f"no model: {error}")]
+    except (FileRejected, ModelUnavailable) as error:
+        summary.refuse(error)
     if summary.status != "complete":
         summary.seconds = round(time.time() - started, 3)
         write_file_problems(s3, bucket, OutputKeys.for_input(key), summary)

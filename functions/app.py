@@ -16,10 +16,12 @@ from typing import Any
 from chalice.app import Chalice, Request, Response, S3Event
 from chalicelib import composition, lifecycle
 from chalicelib.api import catalog, http
+from chalicelib.api.health import Health, health_body
 from chalicelib.composition import (
     get_cache,
     get_history,
     get_model,
+    get_model_loader,
     get_reports,
     get_service,
     get_settings,
@@ -71,14 +73,9 @@ def model() -> dict[str, Any]:
 
 
 @app.route("/v1/health", methods=["GET"])
-def health() -> dict[str, Any]:
-    version = get_model().version
-    return {
-        "status": "ok",
-        "model_version": version,
-        "cache": http.cache_state(get_cache()),
-        "history": http.history_state(get_history()),
-    }
+def health() -> Health:
+    get_model()  # 503 while no model can be served; once one is loaded, never waits on S3
+    return health_body(get_model_loader().state(), get_cache(), get_history())
 
 
 @app.route("/v1/reports", methods=["GET"])

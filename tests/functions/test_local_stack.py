@@ -36,7 +36,13 @@ def test_chalice_local_scores_a_customer_over_http(
     assert first.json()["model_version"] == version
     assert (first.json()["cache"], second.json()["cache"]) == ("miss", "hit")
     assert (first.json()["history"], second.json()["history"]["moved"]) == (None, False)
-    assert health == {"status": "ok", "model_version": version, "cache": "ok", "history": "ok"}
+    assert health == {
+        "status": "ok",
+        "model_version": version,
+        "current": None,
+        "cache": "ok",
+        "history": "ok",
+    }
     assert bad.status_code == 400
     assert bad.headers["Content-Type"] == "application/problem+json"
 

@@ -30,8 +30,6 @@ from chalicelib.errors import (
     ValidationFailed,
     problem_response,
 )
-from chalicelib.stores.cache import ResultCache
-from chalicelib.stores.history import CustomerHistory
 
 PUBLIC_ROUTES = frozenset({"/v1/health"})
 API_KEY_HEADER = "x-api-key"
@@ -184,26 +182,12 @@ def handle(
     return response
 
 
-def cache_state(cache: ResultCache[Any] | None) -> str:
-    """The cache's breaker state (``ok``/``unavailable``/``recovering``) without asking
-    DynamoDB, so health never waits on a hung table; ``unavailable`` when no cache is set."""
-    return "unavailable" if cache is None else cache.state()
-
-
-def history_state(history: CustomerHistory | None) -> str:
-    """The history table's breaker state, like :func:`cache_state`; ``disabled`` when no
-    table is set (``HISTORY_TABLE``)."""
-    return "disabled" if history is None else history.state()
-
-
 __all__ = [
-    "cache_state",
     "check_request",
     "csv_response",
     "customers_of",
     "first_row",
     "handle",
-    "history_state",
     "json_body",
     "raw_body",
     "sends_csv",

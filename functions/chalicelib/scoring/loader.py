@@ -15,10 +15,17 @@ Refresh, off the request path: a warm container re-reads the ``current`` pointer
 every ``refresh_seconds`` (``MODEL_REFRESH_SECONDS``, default 60 s). The first request after
 the interval starts one background thread that reads the pointer and, when it names a new
 version, loads it and swaps it in; that request and every one after it are served by the
-loaded model meanwhile, so a hung S3 never slows an answer. A failed check is retried after
-``refresh_seconds``, then twice that, and so on up to ``max_backoff_seconds``; the old model
-keeps serving. A pinned version (``MODEL_VERSION``) is never refreshed. So a promotion
-reaches every container within ``refresh_seconds`` plus one load, without a redeploy.
+loaded model meanwhile, so a hung S3 never slows an answer. A check that cannot read the
+pointer is retried after ``refresh_seconds``, then twice that, and so on up to
+``max_backoff_seconds``; the old model keeps serving. A version the pointer names that fails
+to load is retried on the same schedule, but the pointer itself is still read every
+``refresh_seconds``, so a rollback or another promotion is seen at the next interval. A pinned
+version (``MODEL_VERSION``) is never refreshed. So a promotion reaches every container within
+``refresh_seconds`` plus one load, without a redeploy.
+
+What the loader knows (the version serving, the one the pointer names, why that one is not
+served) is :meth:`ModelLoader.state`, a :class:`~chalicelib.scoring.model_state.ModelState`
+read under the lock and without I/O: ``/v1/health`` reports it and never waits on S3.
 
 Why a thread per check rather than one long-lived thread: Lambda freezes the process between
 invocations and SnapStart snapshots it after init. A thread that exists only while a check
@@ -51,6 +58,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import observability
 from chalicelib.contract.bundle import MANIFEST_NAME, POINTER_NAME, Manifest, ManifestError
 from chalicelib.errors import BundleIntegrityError, ModelUnavailable
+from chalicelib.scoring.model_state import NOT_YET_CHECKED, ModelState, reason_for
 from chalicelib.stores import aws
 
 FETCH_THREADS = 8
@@ -176,9 +184,14 @@ class ModelLoader[T]:
         self._model: T | None = None
         self._version: str | None = None
         self._last_error: ModelUnavailable | None = None
-        self._failures = 0  # consecutive failed checks
+        self._failures = 0  # consecutive checks that could not read the pointer
         self._scheduled_at = 0.0
         self._next_check: float | None = None  # None: never checked
+        self._current: str | None = None  # what the pointer (or pin) named when last read
+        self._reason: str | None = None  # why _current is not served (model_state.REASONS)
+        self._refusals = 0  # failed loads of _current in a row
+        self._retry_from = 0.0
+        self._retry_at = 0.0  # _current is not loaded again before this (while a model serves)
         self._worker: threading.Thread | None = None
         self._load_deadline = 0.0  # time.monotonic() until which callers wait for a cold load
         self._lock = threading.Lock()  # guards the fields above; never held across I/O
@@ -191,6 +204,11 @@ class ModelLoader[T]:
     def last_error(self) -> ModelUnavailable | None:
         """Why the last check failed (None after a good one, or before any)."""
         return self._last_error
+
+    def state(self) -> ModelState:
+        """What this container knows of its model, at once: no I/O, the lock only."""
+        with self._lock:
+            return ModelState(serving=self._version, current=self._current, reason=self._reason)
 
     @property
     def refreshing(self) -> bool:
@@ -240,6 +258,7 @@ class ModelLoader[T]:
         leaves the current model serving, as a timed check does."""
         with self._lock:
             self._next_check = None
+            self._retry_from = self._retry_at = 0.0  # a refused version is tried again too
         worker = self._start_check()
         if worker is not None:
             worker.join(timeout)
@@ -272,10 +291,10 @@ class ModelLoader[T]:
         version: str | None = None
         try:
             version = self.pinned_version or self.reader.current_version()
-            if version != self._version:
+            if self._aim(version):
                 model = self.build(self.reader.read(version))
                 with self._lock:
-                    self._model, self._version = model, version
+                    self._model, self._version, self._reason = model, version, None
             error = None
         except ModelUnavailable as failure:
             error = failure
@@ -288,18 +307,51 @@ class ModelLoader[T]:
             if error is not None:
                 observability.model_load_failed(version, error.reason, serving=self._version)
             with self._lock:
-                self._schedule(error)
+                if version is not None and error is not None:
+                    self._refuse(version, error)
+                self._schedule(error, pointer_read=version is not None)
                 self._worker = None
 
-    def _schedule(self, error: ModelUnavailable | None) -> None:
-        """When to check next: after ``refresh_seconds``; after a failure while a model is
-        served, after twice as long per failure in a row, at most ``max_backoff_seconds``.
-        With nothing loaded, failures are retried every ``refresh_seconds`` (requests get
-        the last error meanwhile)."""
+    def _aim(self, version: str) -> bool:
+        """Note the version the pointer names; True when it is to be loaded now.
+
+        The version serving is not loaded again. A newly named one is, and is "not yet
+        checked" meanwhile. One refused before is loaded again when its retry is due, or at
+        once while nothing serves (requests are getting 503s).
+        """
+        with self._lock:
+            if version == self._version:
+                self._current, self._reason, self._refusals = version, None, 0
+                return False
+            if version != self._current:
+                self._current, self._reason, self._refusals = version, NOT_YET_CHECKED, 0
+                return True
+            now = self.clock()  # a clock that went backwards (a restored snapshot) is due
+            return self._model is None or not self._retry_from <= now < self._retry_at
+
+    def _refuse(self, version: str, error: ModelUnavailable) -> None:
+        """``version`` failed to load: say why (publicly) and when to try it again."""
+        if version != self._current:
+            return  # interrupted before it was aimed at: nothing was learnt about it
+        self._reason = reason_for(error)
+        self._refusals += 1
+        self._retry_from = self.clock()
+        self._retry_at = self._retry_from + self._backoff(self._refusals)
+
+    def _schedule(self, error: ModelUnavailable | None, pointer_read: bool) -> None:
+        """When to read the pointer next: after ``refresh_seconds``; after a check that could
+        not read it while a model is served, after twice as long per failure in a row, at most
+        ``max_backoff_seconds``. With nothing loaded, failures are retried every
+        ``refresh_seconds`` (requests get the last error meanwhile). A version that fails to
+        load does not slow the reads: its own retries back off (:meth:`_refuse`)."""
         self._last_error = error
-        self._failures = 0 if error is None else self._failures + 1
+        self._failures = 0 if pointer_read else self._failures + 1
         delay = self.refresh_seconds
-        if error is not None and self._model is not None:
-            delay = min(self.refresh_seconds * 2 ** (self._failures - 1), self.max_backoff_seconds)
+        if not pointer_read and self._model is not None:
+            delay = self._backoff(self._failures)
         self._scheduled_at = self.clock()
         self._next_check = self._scheduled_at + delay
+
+    def _backoff(self, failures: int) -> float:
+        """``refresh_seconds`` doubled per failure in a row after the first, capped."""
+        return min(self.refresh_seconds * 2 ** (failures - 1), self.max_backoff_seconds)

@@ -193,6 +193,7 @@ def test_health(api: Client, published: str) -> None:
     assert body == {
         "status": "ok",
         "model_version": published,
+        "current": None,  # the version serving is the current one
         "cache": "ok",
         "history": "disabled",  # no HISTORY_TABLE in this environment
     }

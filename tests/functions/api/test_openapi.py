@@ -76,3 +76,22 @@ def test_customer_schema_matches_the_bundle_features(bundle: TrainedBundle) -> N
         assert prop.get("minimum") == feature["valid_min"]
         assert prop["maximum"] == (feature["valid_max"] or ABSOLUTE_MAX)
         assert ("integer" in str(prop["type"])) == feature["integer"]
+
+
+def test_health_schema_has_the_codes_statuses_and_reasons() -> None:
+    """One definition: the document's enums are the code's words, and every model state the
+    health body can take validates against the document."""
+    import jsonschema
+    from chalicelib.api.health import STATUSES, health_body
+    from chalicelib.scoring.model_state import REASONS, ModelState
+
+    document = json.loads(OPENAPI.read_text())
+    schemas = document["components"]["schemas"]
+    assert schemas["Health"]["properties"]["status"]["enum"] == list(STATUSES)
+    assert schemas["CurrentVersion"]["properties"]["reason"]["enum"] == list(REASONS)
+    health = {**document, "$ref": "#/components/schemas/Health"}
+    states = [ModelState("V1", "V1"), ModelState("V1")] + [
+        ModelState("V1", "V2", reason) for reason in REASONS
+    ]
+    for state in states:
+        jsonschema.validate(health_body(state, None, None), health)

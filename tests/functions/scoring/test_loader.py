@@ -13,7 +13,14 @@ from chalicelib import composition
 from chalicelib.contract.bundle import MANIFEST_NAME, SCHEMA_VERSION
 from chalicelib.errors import BundleIntegrityError, ModelUnavailable
 from chalicelib.scoring.loader import Bundle, BundleReader, ModelLoader
+from chalicelib.scoring.model_state import (
+    FAILED_TO_LOAD,
+    FAILED_VERIFICATION,
+    NOT_YET_CHECKED,
+    ModelState,
+)
 
+from tests.damage import DAMAGED_FILE, damage_file, point_current_at
 from tests.functions.api.test_api import problem
 from tests.functions.conftest import (
     BUCKET,
@@ -328,3 +335,157 @@ def test_a_clock_that_went_backwards_triggers_a_check(
     models.get()
     assert models.wait_idle(timeout=60)
     assert models.get() == V2
+
+
+# --- what the loader knows: the version serving, the one current names, why not served ---
+
+
+def damaged_v2(s3: Any, store: ModelRegistry, bundle: TrainedBundle, tmp_path: Path) -> None:
+    """V2 published, then one byte range of its segmenter damaged and the pointer moved to
+    it by hand (``promote`` would refuse it)."""
+    previous = store.current()
+    assert previous is not None
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2), promote=False)
+    damage_file(s3, BUCKET, f"{PREFIX}{V2}/{DAMAGED_FILE}")
+    point_current_at(s3, BUCKET, PREFIX, V2, previous.version)
+
+
+class SegmenterReads:
+    """Counts the GetObject calls for V2's damaged file (i.e. attempts to load V2)."""
+
+    def __init__(self, s3: Any) -> None:
+        self.count = 0
+        s3.meta.events.register("before-parameter-build.s3.GetObject", self)
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == f"{PREFIX}{V2}/{DAMAGED_FILE}":
+            self.count += 1
+
+
+def test_state_names_the_serving_version_and_nothing_else_when_current_is_served(
+    s3: Any, published: str
+) -> None:
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), Ticks())
+    assert models.state() == ModelState(serving=None)  # nothing read yet
+    assert models.get() == published
+    state = models.state()
+    assert state == ModelState(serving=published, current=published, reason=None)
+    assert not state.behind and not state.degraded
+
+
+def test_a_damaged_current_version_is_not_yet_checked_then_failed_verification(
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    clock = Ticks()
+    loading, finish = threading.Event(), threading.Event()
+
+    def build(loaded: Bundle) -> str:  # the load of V2 never gets here (bad sha256)...
+        return loaded.version
+
+    def slow_read(version: str) -> Bundle:  # ...but its download is held to look inside
+        if version == V2:
+            loading.set()
+            finish.wait(30)
+        return real_read(version)
+
+    reader = BundleReader(BUCKET, PREFIX, s3_client=s3)
+    real_read = reader.read
+    reader.read = slow_read  # type: ignore[method-assign]
+    models = ModelLoader(reader, build, clock=clock, refresh_seconds=10)
+    assert models.get() == published
+    damaged_v2(s3, store, bundle, tmp_path)
+    clock.now = 10
+    assert models.get() == published
+    assert loading.wait(30)
+    assert models.state() == ModelState(published, V2, NOT_YET_CHECKED)
+    assert models.state().behind and not models.state().degraded  # not failed: loading
+    finish.set()
+    assert models.wait_idle(30)
+    assert models.state() == ModelState(published, V2, FAILED_VERIFICATION)
+    assert models.state().degraded
+    assert models.get() == published
+
+
+def test_a_version_that_cannot_be_built_failed_to_load(
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    def build(loaded: Bundle) -> str:
+        if loaded.version == V2:
+            raise ValueError("graph has no output 'label'")
+        return loaded.version
+
+    clock = Ticks()
+    models = ModelLoader(BundleReader(BUCKET, PREFIX, s3_client=s3), build, clock=clock)
+    assert models.get() == published
+    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    clock.now = 60
+    models.get()
+    assert models.wait_idle(30)
+    assert models.state() == ModelState(published, V2, FAILED_TO_LOAD)
+
+
+def test_a_refused_version_is_retried_with_backoff_while_the_pointer_is_read_each_interval(
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    """Reloading a damaged version backs off (10, 20, 35, 35 s: it is tens of MB), but the
+    pointer is re-read every interval, so a rollback is seen at the next one."""
+    clock = Ticks()
+    reader = BundleReader(BUCKET, PREFIX, s3_client=s3)
+    models = versions_store(reader, clock, refresh_seconds=10, max_backoff_seconds=35)
+    assert models.get() == published
+    damaged_v2(s3, store, bundle, tmp_path)
+    reads = SegmenterReads(s3)
+    loads: list[int] = []
+    for second in range(10, 150, 10):
+        clock.now = second
+        before = reads.count
+        assert models.get() == published
+        assert models.wait_idle(30)
+        loads += [second] if reads.count > before else []
+        assert models.state() == ModelState(published, V2, FAILED_VERIFICATION)
+    assert loads == [10, 20, 40, 80, 120]  # retries due at 20, 40, 75, 115, 155
+    store.rollback()  # back to the version serving: seen at the next interval
+    clock.now = 150
+    models.get()
+    assert models.wait_idle(30)
+    assert models.state() == ModelState(published, published, None)
+    assert reads.count == 5
+
+
+def test_check_now_tries_a_refused_version_again_at_once(
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    """After a SnapStart restore (or any forced check), a refused version is not left
+    waiting for its backoff: it may have been published again meanwhile."""
+    clock = Ticks()
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=10)
+    assert models.get() == published
+    damaged_v2(s3, store, bundle, tmp_path)
+    clock.now = 10
+    models.get()
+    assert models.wait_idle(30)
+    assert models.state().reason == FAILED_VERIFICATION
+    good = (tmp_path / "v2" / DAMAGED_FILE).read_bytes()  # publish's files: the repair
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{V2}/{DAMAGED_FILE}", Body=good)
+    models.check_now(timeout=30)
+    assert models.state() == ModelState(V2, V2, None)
+    assert models.get() == V2
+
+
+def test_a_store_outage_keeps_what_is_known_of_the_current_version(
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
+) -> None:
+    clock = Ticks()
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=10)
+    assert models.get() == published
+    damaged_v2(s3, store, bundle, tmp_path)
+    clock.now = 10
+    models.get()
+    assert models.wait_idle(30)
+    outage = Outage(s3)
+    outage.fail = True
+    clock.now = 20
+    models.get()
+    assert models.wait_idle(30)
+    assert outage.calls == 1  # the pointer read failed
+    assert models.state() == ModelState(published, V2, FAILED_VERIFICATION)

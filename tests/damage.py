@@ -18,10 +18,13 @@ DAMAGE_AT, DAMAGE_BYTES = 64, 16  # the byte range flipped
 
 
 def damage_file(s3: Any, bucket: str, key: str) -> None:
-    """Flip ``DAMAGE_BYTES`` bytes of the object at ``DAMAGE_AT``: same size, other sha256."""
+    """Flip ``DAMAGE_BYTES`` bytes of the object from ``DAMAGE_AT`` (or its last ones, in a
+    small test file): same size, other sha256."""
     body = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    end = DAMAGE_AT + DAMAGE_BYTES
-    body[DAMAGE_AT:end] = bytes(b ^ 0xFF for b in body[DAMAGE_AT:end])
+    assert body, f"{key} is empty: nothing to damage"
+    start = min(DAMAGE_AT, max(0, len(body) - DAMAGE_BYTES))
+    end = start + DAMAGE_BYTES
+    body[start:end] = bytes(b ^ 0xFF for b in body[start:end])
     s3.put_object(Bucket=bucket, Key=key, Body=bytes(body))
 
 

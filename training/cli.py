@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,14 @@ from typing import TYPE_CHECKING
 from threadpoolctl import threadpool_limits
 
 from training.data import file_sha256
-from training.registry import DEFAULT_PREFIX, ModelRegistry, StoreError, VersionInfo, load_bundle
+from training.registry import (
+    DEFAULT_PREFIX,
+    STATUSES,
+    ModelRegistry,
+    StoreError,
+    VersionInfo,
+    load_bundle,
+)
 from training.validation import ValidationResult, min_rows_for, validate_file
 
 if TYPE_CHECKING:
@@ -131,7 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(publish)
     publish.set_defaults(handler=run_publish)
 
-    listing = commands.add_parser("list", help="versions in the store and which is current")
+    listing = commands.add_parser(
+        "list", help="versions in the store, each verified by sha256, and which is current"
+    )
+    listing.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="compare file sizes only (no download); versions are listed as 'not verified'",
+    )
     _add_store_options(listing)
     listing.set_defaults(handler=run_list)
 
@@ -222,15 +237,22 @@ def run_publish(args: argparse.Namespace, s3_client: S3Client | None) -> str:
 
 def run_list(args: argparse.Namespace, s3_client: S3Client | None) -> str:
     store = _open_store(args, s3_client)
-    versions = store.versions()
+    versions = store.versions(verify=not args.no_verify)
     for info in versions:
         print(_describe_version(info))
-    current = next((v.version for v in versions if v.current), None)
-    complete = sum(v.complete for v in versions)
-    return (
-        f"{len(versions)} versions ({complete} complete) in {store.location}; "
-        f"current: {current or 'none'}"
-    )
+    current = next((v for v in versions if v.current), None)
+    if current is not None and not current.complete:
+        print(
+            f"warning: the current version {current.version} is {current.status}: serving "
+            "refuses it and answers with the version it had (new containers cannot answer); "
+            "roll back with 'python -m training rollback' (docs/deploy.md)"
+        )
+    counts = Counter(v.status for v in versions)
+    found = ", ".join(f"{counts[status]} {status}" for status in STATUSES if counts[status])
+    shown = "none" if current is None else current.version
+    if current is not None and not current.verified:
+        shown += f" ({current.status})"
+    return f"{len(versions)} versions ({found or 'none'}) in {store.location}; current: {shown}"
 
 
 def run_promote(args: argparse.Namespace, s3_client: S3Client | None) -> str:
@@ -329,8 +351,9 @@ def _published(manifest: Manifest, segmenter: bytes) -> PublishedModel:
 
 
 def _describe_version(info: VersionInfo) -> str:
+    """One line: current ``*`` / previous ``<``, the version, what was verified, the model."""
     marker = "*" if info.current else ("<" if info.previous else " ")
     if not info.complete:
-        return f"{marker} {info.version}  INCOMPLETE: {info.problem}"
+        return f"{marker} {info.version}  {info.status.upper()}: {info.problem}"
     names = json.dumps(list(info.segments))
-    return f"{marker} {info.version}  created {info.created_at}  k={info.k}  {names}"
+    return f"{marker} {info.version}  {info.status}  created {info.created_at}  k={info.k}  {names}"

@@ -109,18 +109,36 @@ class Pointer:
         return cls(str(body["version"]), str(body.get("promoted_at", "")), tuple(history))
 
 
+#: What ``list`` found a version to be (:attr:`VersionInfo.status`).
+VERIFIED = "verified"  # every file present with the sha256 its manifest names
+UNVERIFIED = "not verified"  # every file present with the manifest's size; no sha256 checked
+DAMAGED = "damaged"  # every file present, one at least with another sha256: never servable
+INCOMPLETE = "incomplete"  # the manifest or a file missing or unreadable (or truncated)
+STATUSES = (VERIFIED, UNVERIFIED, DAMAGED, INCOMPLETE)
+_MISSING, _WRONG_SHA256 = "is missing", "has the wrong sha256"
+
+
 @dataclass(frozen=True)
 class VersionInfo:
-    """One version as ``list`` shows it."""
+    """One version as ``list`` shows it: ``status`` is one of :data:`STATUSES`."""
 
     version: str
-    complete: bool
+    status: str
     problem: str | None = None
     created_at: str | None = None
     k: int | None = None
     segments: tuple[str, ...] = ()
     current: bool = False
     previous: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every file is there (checked by sha256 when ``verified``, else by size)."""
+        return self.status in (VERIFIED, UNVERIFIED)
+
+    @property
+    def verified(self) -> bool:
+        return self.status == VERIFIED
 
 
 @dataclass(frozen=True)
@@ -206,29 +224,26 @@ class ModelRegistry:
         pointer = self.current()
         return self._read_manifest(pointer.version) if pointer else None
 
-    def versions(self) -> list[VersionInfo]:
-        """Every version under the prefix, oldest first, with a cheap completeness check.
+    def versions(self, *, verify: bool = True) -> list[VersionInfo]:
+        """Every version under the prefix, oldest first, each checked as ``promote`` checks.
 
-        Completeness here compares object sizes with the manifest; ``verify`` (run by
-        publish and promote) checks every sha256.
+        With ``verify`` (the default) every file of every version is downloaded and its
+        sha256 compared with the manifest, so a damaged version shows as ``damaged``
+        whatever its sizes say. Without, only object sizes are compared (one listing per
+        version) and complete versions are ``not verified``: a file with the right size
+        but other bytes passes.
         """
         pointer = self.current()
         current, previous = (pointer.version, pointer.previous) if pointer else (None, None)
         return [
-            replace(self._describe(v), current=v == current, previous=v == previous)
+            replace(self._describe(v, verify), current=v == current, previous=v == previous)
             for v in self._version_names()
         ]
 
     def verify(self, version: str) -> Manifest:
         """Download the version's manifest and every file it lists and check each sha256."""
         manifest = self._read_manifest(version)
-        bad = []
-        for name, entry in manifest.files.items():
-            body = self._get(self._key(version, name))
-            if body is None:
-                bad.append(f"{name} is missing")
-            elif _sha256(body) != entry.sha256:
-                bad.append(f"{name} has the wrong sha256")
+        bad = self._hash_problems(version, manifest)
         if bad:
             raise VersionIncomplete(f"version {version} is not complete: " + "; ".join(bad))
         return manifest
@@ -374,25 +389,44 @@ class ModelRegistry:
         except ManifestError as exc:
             raise VersionIncomplete(f"version {version} has an unusable {MANIFEST}: {exc}") from exc
 
-    def _describe(self, version: str) -> VersionInfo:
+    def _describe(self, version: str, verify: bool) -> VersionInfo:
         try:
             manifest = self._read_manifest(version)
         except StoreError as exc:
-            return VersionInfo(version, complete=False, problem=str(exc))
-        sizes = self._list(self._key(version, ""))
-        missing = [
-            name
-            for name, entry in manifest.files.items()
-            if sizes.get(self._key(version, name)) != entry.bytes
-        ]
+            return VersionInfo(version, INCOMPLETE, problem=str(exc))
+        if verify:
+            bad = self._hash_problems(version, manifest)
+            missing = any(problem.endswith(_MISSING) for problem in bad)
+            status = INCOMPLETE if missing else DAMAGED if bad else VERIFIED
+        else:
+            sizes = self._list(self._key(version, ""))
+            short = [
+                name
+                for name, entry in manifest.files.items()
+                if sizes.get(self._key(version, name)) != entry.bytes
+            ]
+            bad = [f"missing or truncated: {', '.join(short)}"] if short else []
+            status = INCOMPLETE if short else UNVERIFIED
         return VersionInfo(
             version,
-            complete=not missing,
-            problem=f"missing or truncated: {', '.join(missing)}" if missing else None,
+            status,
+            problem="; ".join(bad) or None,
             created_at=manifest.created_at,
             k=manifest.k,
             segments=tuple(s.name for s in manifest.segments),
         )
+
+    def _hash_problems(self, version: str, manifest: Manifest) -> list[str]:
+        """Each file of the version that is missing or has another sha256 than the manifest
+        says, as ``"<name> is missing"`` / ``"<name> has the wrong sha256"``."""
+        problems = []
+        for name, entry in manifest.files.items():
+            body = self._get(self._key(version, name))
+            if body is None:
+                problems.append(f"{name} {_MISSING}")
+            elif _sha256(body) != entry.sha256:
+                problems.append(f"{name} {_WRONG_SHA256}")
+        return problems
 
     def _version_names(self) -> list[str]:
         names = []

@@ -17,6 +17,7 @@ import boto3
 import numpy as np
 import pytest
 
+from tests.damage import DAMAGED_FILE, damage_file
 from tests.servers import OFFLINE_AWS_ENV, ROOT, start_moto_server
 from tests.training.conftest import BUCKET, REAL_DATA, BundleFactory
 from training.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, main
@@ -145,11 +146,12 @@ def test_store_commands_end_to_end(
 
     assert main(["list", *store], s3_client=s3) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed[0].startswith(f"< {V1}  created 2026-11-27T12:00:00Z  k=2")
+    assert listed[0].startswith(f"< {V1}  verified  created 2026-11-27T12:00:00Z  k=2")
     assert listed[1] == (
-        f'* {V2}  created 2026-11-27T12:00:00Z  k=3  ["Segment 0", "Segment 1", "Segment 2"]'
+        f"* {V2}  verified  created 2026-11-27T12:00:00Z  k=3  "
+        '["Segment 0", "Segment 1", "Segment 2"]'
     )
-    assert listed[-1] == f"2 versions (2 complete) in s3://{BUCKET}/models/; current: {V2}"
+    assert listed[-1] == f"2 versions (2 verified) in s3://{BUCKET}/models/; current: {V2}"
 
     assert main(["rollback", *store], s3_client=s3) == 0
     assert last_line(capsys.readouterr().out) == (
@@ -159,6 +161,43 @@ def test_store_commands_end_to_end(
     assert last_line(capsys.readouterr().out) == f"current -> {V2} (previous: {V1})"
     pointer = json.loads(s3.get_object(Bucket=BUCKET, Key="models/current")["Body"].read())
     assert (pointer["version"], pointer["previous"]) == (V2, V1)
+
+
+def test_list_flags_a_damaged_current_version_and_says_what_to_do(
+    s3: S3Client, make_bundle: BundleFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version whose file was damaged after publishing (same size, manifest unchanged) and
+    made current by hand is never listed as complete; ``--no-verify`` says it did not look."""
+    store = ["--bucket", BUCKET]
+    for version in (V1, V2):
+        assert (
+            main(["publish", str(make_bundle(version)), "--no-progress", *store], s3_client=s3) == 0
+        )
+    damage_file(s3, BUCKET, f"models/{V2}/{DAMAGED_FILE}")
+    capsys.readouterr()
+
+    assert main(["list", *store], s3_client=s3) == EXIT_OK
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1] == f"* {V2}  DAMAGED: {DAMAGED_FILE} has the wrong sha256"
+    assert listed[2].startswith(f"warning: the current version {V2} is damaged: ")
+    assert "python -m training rollback" in listed[2]
+    assert listed[-1] == (
+        f"2 versions (1 verified, 1 damaged) in s3://{BUCKET}/models/; current: {V2} (damaged)"
+    )
+
+    assert main(["list", "--no-verify", *store], s3_client=s3) == EXIT_OK
+    quick = capsys.readouterr().out.splitlines()
+    assert quick[1].startswith(f"* {V2}  not verified  created ")
+    assert quick[-1].endswith(
+        f"(2 not verified) in s3://{BUCKET}/models/; current: {V2} (not verified)"
+    )
+
+    assert main(["rollback", *store], s3_client=s3) == EXIT_OK
+    assert main(["list", *store], s3_client=s3) == EXIT_OK
+    after = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith("warning:") for line in after)
+    assert after[-1].endswith(f"current: {V1}")
+    assert f"  {V2}  DAMAGED: " in after[-2]  # still damaged, no longer current
 
 
 def test_store_settings_come_from_the_environment(

@@ -10,8 +10,13 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from tests.damage import DAMAGED_FILE, damage_file
 from tests.training.conftest import BUCKET, BundleFactory
 from training.registry import (
+    DAMAGED,
+    INCOMPLETE,
+    UNVERIFIED,
+    VERIFIED,
     BundleInvalid,
     ConcurrentUpdate,
     ModelRegistry,
@@ -181,6 +186,27 @@ def test_promote_refuses_a_version_whose_file_was_corrupted(
         store.promote(V2)
     assert pointer_body(s3)["version"] == V1
     assert not {v.version: v for v in store.versions()}[V2].complete
+
+
+def test_listing_verifies_every_file_so_a_same_size_damage_is_caught(
+    s3: S3Client, store: ModelRegistry, make_bundle: BundleFactory
+) -> None:
+    store.publish(make_bundle(V1))
+    store.publish(make_bundle(V2))
+    damage_file(s3, BUCKET, f"models/{V2}/{DAMAGED_FILE}")  # same size, manifest unchanged
+
+    listed = {v.version: v for v in store.versions()}
+    assert (listed[V1].status, listed[V1].verified, listed[V1].complete) == (VERIFIED, True, True)
+    assert (listed[V2].status, listed[V2].complete) == (DAMAGED, False)
+    assert listed[V2].problem == f"{DAMAGED_FILE} has the wrong sha256"
+    quick = {v.version: v for v in store.versions(verify=False)}  # sizes only
+    assert quick[V2].status == UNVERIFIED and not quick[V2].verified
+    s3.delete_object(Bucket=BUCKET, Key=f"models/{V2}/limit_global.onnx")
+    listed = {v.version: v for v in store.versions()}
+    assert listed[V2].status == INCOMPLETE
+    expected = f"{DAMAGED_FILE} has the wrong sha256; limit_global.onnx is missing"
+    assert listed[V2].problem == expected
+    assert {v.version: v for v in store.versions(verify=False)}[V2].status == INCOMPLETE
 
 
 def test_read_file_returns_a_published_file_only_when_its_sha256_matches(

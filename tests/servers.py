@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -146,8 +147,9 @@ def start_chalice_local(
 ) -> Iterator[str]:
     """``chalice local --no-autoreload`` for functions/, every AWS call sent to
     ``aws_endpoint_url``; yields the API's base URL. The ``local`` stage names the bucket and
-    table (see :func:`local_stage_env`); ``env`` adds variables (e.g. ``API_KEY``);
-    ``functions_dir`` serves another copy of the project (a benchmark's "before")."""
+    table (see :func:`local_stage_env`); ``env`` adds variables (e.g. ``API_KEY``) and wins
+    over the stage's own (e.g. ``MODEL_REFRESH_SECONDS``); ``functions_dir`` serves another
+    copy of the project (a benchmark's "before")."""
     port = port or free_port()
     full_env = {
         **os.environ,
@@ -166,5 +168,34 @@ def start_chalice_local(
         "--stage",
         LOCAL_STAGE,
     ]
-    with _serve(command, port, full_env, functions_dir):
+    with (
+        _project_overriding(functions_dir, env or {}) as project,
+        _serve(command, port, full_env, project),
+    ):
         yield f"http://{HOST}:{port}"
+
+
+@contextmanager
+def _project_overriding(functions_dir: Path, env: Mapping[str, str]) -> Iterator[Path]:
+    """``functions_dir``, or, when ``env`` sets a variable the ``local`` stage also sets, a
+    temporary project of symlinks to it whose config has ``env``'s values.
+
+    ``chalice local`` puts the stage's ``environment_variables`` over the process
+    environment, so without this a test's ``MODEL_REFRESH_SECONDS=1`` would silently run
+    with the stage's 5.
+    """
+    config = json.loads((functions_dir / ".chalice" / "config.json").read_text())
+    stage = config["stages"][LOCAL_STAGE].setdefault("environment_variables", {})
+    overridden = {**config.get("environment_variables", {}), **stage}.keys() & env.keys()
+    if not overridden:
+        yield functions_dir
+        return
+    stage.update({name: env[name] for name in overridden})
+    with tempfile.TemporaryDirectory(prefix="chalice-project-") as temporary:
+        project = Path(temporary)
+        for entry in functions_dir.iterdir():
+            if entry.name != ".chalice":
+                (project / entry.name).symlink_to(entry)
+        (project / ".chalice").mkdir()
+        (project / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+        yield project

@@ -7,6 +7,7 @@ called only while a page runs, with the settings in force for that run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from app_lib import api, config, ui
@@ -40,6 +41,9 @@ def home() -> None:
         help="The API's cache of earlier answers (DynamoDB); scoring works without it.",
     )
     st.caption(f"Model in service: `{health.get('model_version', '-')}`.")
+    warning = not_served_warning(health)
+    if warning is not None:
+        st.warning(warning, icon=":material/warning:")
     st.subheader("What you can do")
     one, two, three, four = st.columns(4)
     with one:
@@ -62,6 +66,29 @@ def home() -> None:
             PAGES_DIR / "04_Batch.py", label="Score a whole file", icon=":material/upload_file:"
         )
         st.caption("Upload a CSV with the data set's columns and download the results.")
+
+
+def not_served_warning(health: dict[str, Any]) -> str | None:
+    """What to tell the reader when the API serves another version than the current one
+    (``current`` in ``/v1/health``: which version and why); None when it serves the current.
+
+    The analyst cannot fix it, but should know which model the answers come from and whom to
+    tell; the reason is the API's own words.
+    """
+    current = health.get("current")
+    if not isinstance(current, dict):
+        return None
+    text = (
+        f"The current model `{current.get('version', '?')}` is not in service "
+        f"({current.get('reason', 'no reason given')}): answers come from "
+        f"`{health.get('model_version', '-')}`."
+    )
+    if health.get("status") == "degraded":
+        text += (
+            " Tell whoever runs the service: roll the model back or publish it again "
+            '(docs/deploy.md, "When a promotion fails").'
+        )
+    return text
 
 
 def main() -> None:

@@ -108,6 +108,7 @@ def test_home_reports_the_model_in_service(api_env: str) -> None:
     values = {metric.label: metric.value for metric in app.metric}
     assert values["API"] == "OK"
     assert any(health["model_version"] in caption for caption in texts(app.caption))
+    assert health["current"] is None and not app.warning  # the current version serves
 
 
 def test_form_is_built_from_the_feature_schema(api_env: str) -> None:

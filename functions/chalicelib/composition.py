@@ -22,6 +22,11 @@ from chalicelib.stores.history import CustomerHistory, DynamoDBHistory
 if TYPE_CHECKING:
     from chalicelib.drift.reports import ReportStore
 
+#: The optional dependencies' breaker names: in logs, and in their metrics
+#: (``observability.breaker_metric``), which template.yaml alarms on.
+CACHE_BREAKER = "cache"
+HISTORY_BREAKER = "history"
+
 _settings: Settings | None = None
 _model_loader: ModelLoader[ScoringModel] | None = None
 _cache: ResultCache[Scored] | None = None
@@ -106,7 +111,7 @@ def get_cache() -> ResultCache[Scored] | None:
             _cache = DynamoDBCache(
                 settings.cache_table,
                 ttl_seconds=settings.cache_ttl_seconds,
-                breaker=breaker("cache"),
+                breaker=breaker(CACHE_BREAKER),
                 timeout_seconds=settings.dependency_timeout_seconds,
                 encode=scored_to_text,
                 decode=scored_from_text,
@@ -124,7 +129,7 @@ def get_history() -> CustomerHistory | None:
             _history = DynamoDBHistory(
                 settings.history_table,
                 ttl_seconds=settings.history_ttl_seconds,
-                breaker=breaker("history"),
+                breaker=breaker(HISTORY_BREAKER),
                 timeout_seconds=settings.dependency_timeout_seconds,
             )
         _history_built = True

@@ -8,6 +8,10 @@ Metrics, embedded metric format) per request: ``ColdStart`` (first request of a 
 ``ModelLoadFailed`` when a model version cannot be loaded (logged with its reason). On every change
 of a dependency's circuit breaker: ``Breaker<Name><State>`` (e.g. ``BreakerCacheUnavailable``,
 ``BreakerCacheRecovering``, ``BreakerCacheOk``) and a warning log line.
+
+The names template.yaml alarms on are defined here once (:data:`MODEL_LOAD_FAILED`,
+:func:`breaker_metric`); tests/infra/test_template.py checks the alarms against them and
+against what :data:`metrics` really emits (namespace, dimensions).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "cc-segmentation"
 NAMESPACE = "CcSegmentation"
+MODEL_LOAD_FAILED = "ModelLoadFailed"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -57,9 +62,14 @@ def breaker_changed(name: str, old: str, new: str) -> None:
     Counted on changes only, so the warm path adds nothing; alarm on
     ``Breaker<Name>Unavailable`` > 0.
     """
-    metric = f"Breaker{name.capitalize()}{new.capitalize()}"
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=breaker_metric(name, new), unit=MetricUnit.Count, value=1)
     logger.warning("dependency state changed", extra={"dependency": name, "from": old, "to": new})
+
+
+def breaker_metric(name: str, state: str) -> str:
+    """The metric counting a breaker's changes to ``state``: ``Breaker<Name><State>``, e.g.
+    ``breaker_metric("cache", "unavailable") == "BreakerCacheUnavailable"``."""
+    return f"Breaker{name.capitalize()}{state.capitalize()}"
 
 
 def model_load_failed(version: str | None, reason: str, serving: str | None) -> None:
@@ -68,7 +78,7 @@ def model_load_failed(version: str | None, reason: str, serving: str | None) -> 
     ``reason`` names files, hashes or S3 keys, never a customer value. The metric goes out
     with the next request's flush.
     """
-    metrics.add_metric(name="ModelLoadFailed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=MODEL_LOAD_FAILED, unit=MetricUnit.Count, value=1)
     details = {"model_version": version, "reason": reason, "serving_version": serving}
     logger.error("model load failed", extra=details)
 

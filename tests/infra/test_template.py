@@ -8,6 +8,7 @@ must be granted to exactly the functions that run it, on exactly the resources i
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -28,12 +29,12 @@ TEMPLATE = ROOT / "template.yaml"
 CHALICELIB = FUNCTIONS_DIR / "chalicelib"
 
 # functions/ is on sys.path once tests.functions.conftest is imported (as in Lambda).
-from chalicelib import config  # noqa: E402
+from chalicelib import composition, config, observability  # noqa: E402
 from chalicelib.batch import files as batch_files  # noqa: E402
 from chalicelib.batch import runs as batch_runs  # noqa: E402
 from chalicelib.drift import reports  # noqa: E402
+from chalicelib.stores import breaker, history  # noqa: E402
 from chalicelib.stores import cache as result_cache  # noqa: E402
-from chalicelib.stores import history  # noqa: E402
 
 # Operations whose IAM action is not named after the operation.
 IAM_ACTION_OF = {
@@ -445,3 +446,73 @@ def test_the_snapshot_holds_a_loaded_model_and_restores_register_the_hook() -> N
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "register_after_restore"
     }
     assert registered == {"register_after_restore(after_restore)"}
+
+
+# --- alarms --------------------------------------------------------------------------------
+
+
+def alarms() -> dict[str, dict[str, Any]]:
+    resources = template()["Resources"]
+    return {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str, str]]:
+    """(namespace, metric, dimensions) of what the code really emits for a failed model load
+    and each breaker opening, read back from Powertools' embedded metric format."""
+    observability.model_load_failed("V", "a reason", serving=None)
+    for name in (composition.CACHE_BREAKER, composition.HISTORY_BREAKER):
+        observability.breaker_changed(name, breaker.OK, breaker.UNAVAILABLE)
+    capsys.readouterr()
+    observability.metrics.flush_metrics()
+    found = set()
+    for line in capsys.readouterr().out.splitlines():
+        record = json.loads(line) if line.startswith('{"_aws"') else {}
+        for block in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            (dimensions,) = block["Dimensions"]
+            pairs = json.dumps(sorted((name, record[name]) for name in dimensions))
+            found |= {(block["Namespace"], m["Name"], pairs) for m in block["Metrics"]}
+    return found
+
+
+def test_alarms_watch_the_metrics_the_code_emits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One alarm per metric an operator must hear about, each on the name, namespace and
+    dimensions the code emits (the names defined once, in chalicelib.observability)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    watched = {
+        observability.MODEL_LOAD_FAILED,
+        observability.breaker_metric(composition.CACHE_BREAKER, breaker.UNAVAILABLE),
+        observability.breaker_metric(composition.HISTORY_BREAKER, breaker.UNAVAILABLE),
+    }
+    found = alarms()
+    assert sorted(alarm["MetricName"] for alarm in found.values()) == sorted(watched)
+    emitted = emitted_metrics(capsys)
+    for name, alarm in found.items():
+        dimensions = json.dumps(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
+        assert (alarm["Namespace"], alarm["MetricName"], dimensions) in emitted, name
+    namespace = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert namespace["POWERTOOLS_METRICS_NAMESPACE"] == observability.NAMESPACE
+
+
+def test_alarms_go_off_on_one_event_and_notify_the_optional_topic() -> None:
+    parameter = template()["Parameters"]["AlarmTopicArn"]
+    assert parameter["Default"] == ""  # optional: no topic, no notifications
+    notify = {"Fn::If": ["NotifyOnAlarm", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    condition = template()["Conditions"]["NotifyOnAlarm"]
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+    for name, alarm in alarms().items():
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1), name
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
+        assert alarm["TreatMissingData"] == "notBreaching", name  # no traffic, no alarm
+        assert alarm["AlarmActions"] == alarm["OKActions"] == notify, name
+    # A refused version is retried at most MAX_REFRESH_BACKOFF_SECONDS apart: the model
+    # alarm's window must span that, or it would clear between two retries.
+    model = next(a for a in alarms().values() if a["MetricName"] == observability.MODEL_LOAD_FAILED)
+    window = model["Period"] * model["EvaluationPeriods"]
+    assert model.get("DatapointsToAlarm", model["EvaluationPeriods"]) == 1
+    assert window > config.MAX_REFRESH_BACKOFF_SECONDS

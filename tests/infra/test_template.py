@@ -71,13 +71,18 @@ def template() -> dict[str, Any]:
     return cfn_yaml.load(str(TEMPLATE))
 
 
-def functions() -> dict[str, dict[str, Any]]:
+def properties_of(resource_type: str) -> dict[str, dict[str, Any]]:
+    """Name -> properties of the template's resources of one type."""
     resources = template()["Resources"]
     return {
         name: resource["Properties"]
         for name, resource in resources.items()
-        if resource["Type"] == "AWS::Serverless::Function"
+        if resource["Type"] == resource_type
     }
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    return properties_of("AWS::Serverless::Function")
 
 
 def environment(function: str) -> dict[str, Any]:
@@ -452,12 +457,7 @@ def test_the_snapshot_holds_a_loaded_model_and_restores_register_the_hook() -> N
 
 
 def alarms() -> dict[str, dict[str, Any]]:
-    resources = template()["Resources"]
-    return {
-        name: resource["Properties"]
-        for name, resource in resources.items()
-        if resource["Type"] == "AWS::CloudWatch::Alarm"
-    }
+    return properties_of("AWS::CloudWatch::Alarm")
 
 
 def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str, str]]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from chalice.test import Client
 from chalicelib import composition
 from chalicelib.scoring.model_state import FAILED_VERIFICATION, NOT_YET_CHECKED
@@ -37,21 +39,40 @@ def health_after_a_check(client: Client) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture
+def client(make_api: ApiFactory, published: str) -> Client:
+    """The API serving the published version, re-reading the pointer on every request."""
+    api = make_api(MODEL_REFRESH_SECONDS="0")
+    assert health_after_a_check(api)["model_version"] == published
+    return api
+
+
+@pytest.fixture
+def v2_copy(bundle: TrainedBundle, tmp_path: Path) -> Path:
+    """The published bundle under version V2, not yet published."""
+    return copy_bundle(bundle, tmp_path / "v2", V2)
+
+
+@pytest.fixture
+def damaged_v2(s3: Any, store: ModelRegistry, v2_copy: Path, published: str) -> Callable[[], None]:
+    """Publish V2, damage one byte range of its segmenter, move ``current`` to it by hand."""
+
+    def damage() -> None:
+        store.publish(v2_copy, promote=False)
+        damage_file(s3, BUCKET, f"{PREFIX}{V2}/{DAMAGED_FILE}")
+        point_current_at(s3, BUCKET, PREFIX, V2, published)
+
+    return damage
+
+
 def test_a_damaged_promotion_is_degraded_then_ok_after_rollback(
-    make_api: ApiFactory,
-    s3: Any,
+    client: Client,
+    damaged_v2: Callable[[], None],
     store: ModelRegistry,
-    bundle: TrainedBundle,
     published: str,
-    tmp_path: Path,
     valid_row: dict[str, Any],
 ) -> None:
-    client = make_api(MODEL_REFRESH_SECONDS="0")
-    assert health_after_a_check(client)["status"] == "ok"
-    store.publish(copy_bundle(bundle, tmp_path / "v2", V2), promote=False)
-    damage_file(s3, BUCKET, f"{PREFIX}{V2}/{DAMAGED_FILE}")
-    point_current_at(s3, BUCKET, PREFIX, V2, published)
-
+    damaged_v2()
     degraded = health_after_a_check(client)
     assert degraded == {
         "status": "degraded",
@@ -73,19 +94,10 @@ def test_a_damaged_promotion_is_degraded_then_ok_after_rollback(
 
 
 def test_health_says_nothing_an_operator_should_not_see(
-    make_api: ApiFactory,
-    s3: Any,
-    store: ModelRegistry,
-    bundle: TrainedBundle,
-    published: str,
-    tmp_path: Path,
+    client: Client, damaged_v2: Callable[[], None]
 ) -> None:
     """The reason is a few public words: no bucket, key, file name, hash or exception."""
-    client = make_api(MODEL_REFRESH_SECONDS="0")
-    health_after_a_check(client)
-    store.publish(copy_bundle(bundle, tmp_path / "v2", V2), promote=False)
-    damage_file(s3, BUCKET, f"{PREFIX}{V2}/{DAMAGED_FILE}")
-    point_current_at(s3, BUCKET, PREFIX, V2, published)
+    damaged_v2()
     body = health_after_a_check(client)
     assert body["current"] == {"version": V2, "reason": FAILED_VERIFICATION}
     text = json.dumps(body)
@@ -94,18 +106,11 @@ def test_health_says_nothing_an_operator_should_not_see(
 
 
 def test_health_answers_while_the_new_version_loads_and_never_waits_for_it(
-    make_api: ApiFactory,
-    s3: Any,
-    store: ModelRegistry,
-    bundle: TrainedBundle,
-    published: str,
-    tmp_path: Path,
+    client: Client, store: ModelRegistry, v2_copy: Path, published: str
 ) -> None:
     """While the loader downloads a newly promoted version (held here), health answers at
     once from what the loader knows: the new version is "not yet checked", status ok."""
-    client = make_api(MODEL_REFRESH_SECONDS="0")
-    health_after_a_check(client)
-    store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
+    store.publish(v2_copy)
     held, release = threading.Event(), threading.Event()
 
     def hold(params: dict[str, Any], **_: Any) -> None:

@@ -350,6 +350,22 @@ def damaged_v2(s3: Any, store: ModelRegistry, bundle: TrainedBundle, tmp_path: P
     point_current_at(s3, BUCKET, PREFIX, V2, previous.version)
 
 
+def refusing_v2(
+    s3: Any, store: ModelRegistry, bundle: TrainedBundle, tmp_path: Path
+) -> tuple[ModelLoader[str], Ticks]:
+    """A loader serving the published version that has just refused a damaged V2 (its
+    first check, at 10 s, of a 10 s interval)."""
+    clock = Ticks()
+    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=10)
+    published = models.get()
+    damaged_v2(s3, store, bundle, tmp_path)
+    clock.now = 10
+    models.get()
+    assert models.wait_idle(30)
+    assert models.state() == ModelState(published, V2, FAILED_VERIFICATION)
+    return models, clock
+
+
 class SegmenterReads:
     """Counts the GetObject calls for V2's damaged file (i.e. attempts to load V2)."""
 
@@ -457,14 +473,7 @@ def test_check_now_tries_a_refused_version_again_at_once(
 ) -> None:
     """After a SnapStart restore (or any forced check), a refused version is not left
     waiting for its backoff: it may have been published again meanwhile."""
-    clock = Ticks()
-    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=10)
-    assert models.get() == published
-    damaged_v2(s3, store, bundle, tmp_path)
-    clock.now = 10
-    models.get()
-    assert models.wait_idle(30)
-    assert models.state().reason == FAILED_VERIFICATION
+    models, _ = refusing_v2(s3, store, bundle, tmp_path)
     good = (tmp_path / "v2" / DAMAGED_FILE).read_bytes()  # publish's files: the repair
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{V2}/{DAMAGED_FILE}", Body=good)
     models.check_now(timeout=30)
@@ -475,13 +484,7 @@ def test_check_now_tries_a_refused_version_again_at_once(
 def test_a_store_outage_keeps_what_is_known_of_the_current_version(
     s3: Any, store: ModelRegistry, bundle: TrainedBundle, published: str, tmp_path: Path
 ) -> None:
-    clock = Ticks()
-    models = versions_store(BundleReader(BUCKET, PREFIX, s3_client=s3), clock, refresh_seconds=10)
-    assert models.get() == published
-    damaged_v2(s3, store, bundle, tmp_path)
-    clock.now = 10
-    models.get()
-    assert models.wait_idle(30)
+    models, clock = refusing_v2(s3, store, bundle, tmp_path)
     outage = Outage(s3)
     outage.fail = True
     clock.now = 20

@@ -1,44 +1,44 @@
-"""A drift reference built from a data frame in the format training writes into the
-manifest (``manifest["drift_reference"]``, docs/contracts.md): per feature the training
-deciles as inner cut points and the bins' shares, and the segment shares.
+"""A drift reference built from a data frame the way training builds the manifest's
+``drift_reference`` (docs/contracts.md): per feature the training deciles as inner cut
+points and the bins' shares, and the segment shares.
 
-Tests use it to give a bundle a reference of known content; it is test code, not a second
-definition for the product (training owns the real one).
+Tests use it to give a manifest a reference of known content; it is test code, not a
+second definition for the product (training owns the real one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
+from chalicelib.contract.bundle import DriftReference, FeatureBins, SegmentShare
 
 BINS = 10
 
 
-def feature_reference(name: str, values: np.ndarray) -> dict[str, Any]:
+def feature_reference(name: str, values: np.ndarray) -> FeatureBins:
     present = values[~np.isnan(values)]
     edges = np.unique(np.quantile(present, np.arange(1, BINS) / BINS))
     which = np.searchsorted(edges, present, side="left")
     shares = np.bincount(which, minlength=len(edges) + 1) / len(present)
-    return {
-        "name": name,
-        "edges": edges.tolist(),
-        "shares": shares.tolist(),
-        "missing_share": float(1 - len(present) / len(values)),
-    }
+    return FeatureBins(
+        name=name,
+        edges=tuple(edges.tolist()),
+        shares=tuple(shares.tolist()),
+        missing_share=float(1 - len(present) / len(values)),
+    )
 
 
 def drift_reference(
     frame: pd.DataFrame, features: Sequence[str], labels: Sequence[int]
-) -> dict[str, Any]:
+) -> DriftReference:
     counts = np.bincount(np.asarray(labels))
-    return {
-        "bins": BINS,
-        "rows": len(frame),
-        "features": [feature_reference(n, frame[n].to_numpy(dtype=np.float64)) for n in features],
-        "segment_shares": [
-            {"id": i, "share": float(c / counts.sum())} for i, c in enumerate(counts)
-        ],
-    }
+    return DriftReference(
+        bins=BINS,
+        rows=len(frame),
+        features=tuple(feature_reference(n, frame[n].to_numpy(dtype=np.float64)) for n in features),
+        segment_shares=tuple(
+            SegmentShare(id=i, share=float(c / counts.sum())) for i, c in enumerate(counts)
+        ),
+    )

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from chalicelib.contract.bundle import MANIFEST_NAME, Feature, FileEntry, Manifest
+from chalicelib.contract.bundle import MANIFEST_NAME, FileEntry, Manifest
+from chalicelib.contract.feature import Feature
 from numpy.typing import NDArray
 
 from training.schema import FEATURES
@@ -69,25 +70,18 @@ def _number(value: float) -> float | None:
 def feature_catalogue(
     raw: NDArray[np.float64], defaults: NDArray[np.float64]
 ) -> tuple[Feature, ...]:
-    """The manifest's ``features``: the schema plus training range and imputation value."""
+    """The manifest's ``features``: the catalogue's features completed with what training
+    learnt of each column (range, imputation value)."""
     catalogue = []
     for column, feature in enumerate(FEATURES):
         values = raw[:, column]
         seen = values[~np.isnan(values)]
         catalogue.append(
-            Feature(
-                name=feature.name,
-                label=feature.label,
-                description=feature.description,
-                kind=feature.kind,
-                integer=feature.integer,
-                valid_min=feature.valid_min,
-                valid_max=feature.valid_max,
+            replace(
+                feature,
                 train_min=_number(seen.min()) if len(seen) else None,
                 train_max=_number(seen.max()) if len(seen) else None,
-                optional=feature.optional,
                 default=_number(defaults[column]),
-                log1p=feature.log1p,
             )
         )
     return tuple(catalogue)

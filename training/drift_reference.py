@@ -19,9 +19,8 @@ edges, which is why ``m <= 9``. Raw values, not model space: serving sees raw va
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from chalicelib.contract.bundle import DriftReference, FeatureBins, SegmentShare
 from numpy.typing import NDArray
 
 #: Deciles: nine inner cut points, at most ten bins per feature.
@@ -49,32 +48,30 @@ def build(
     feature_names: list[str] | tuple[str, ...],
     labels: NDArray[np.int64],
     k: int,
-) -> dict[str, Any]:
+) -> DriftReference:
     """The manifest's ``drift_reference`` for raw training values (NaN = missing).
 
     ``raw`` columns are in ``feature_names`` order (the manifest's feature order) and
     ``labels`` are the rows' final segment ids, 0 .. k-1.
     """
     rows = len(raw)
-    features = []
-    for column, name in enumerate(feature_names):
-        values = raw[:, column]
-        edges = feature_edges(values)
-        features.append(
-            {
-                "name": name,
-                "edges": [float(e) for e in edges],
-                "shares": [float(s) for s in bin_shares(values, edges)],
-                "missing_share": float(np.isnan(values).mean()) if rows else 0.0,
-            }
-        )
     counts = np.bincount(labels, minlength=k)
-    return {
-        "bins": BINS,
-        "rows": rows,
-        "features": features,
-        "segment_shares": [
-            {"id": segment, "share": float(counts[segment] / rows) if rows else 0.0}
+    return DriftReference(
+        bins=BINS,
+        rows=rows,
+        features=tuple(_bins(name, raw[:, column]) for column, name in enumerate(feature_names)),
+        segment_shares=tuple(
+            SegmentShare(id=segment, share=float(counts[segment] / rows) if rows else 0.0)
             for segment in range(k)
-        ],
-    }
+        ),
+    )
+
+
+def _bins(name: str, values: NDArray[np.float64]) -> FeatureBins:
+    edges = feature_edges(values)
+    return FeatureBins(
+        name=name,
+        edges=tuple(float(e) for e in edges),
+        shares=tuple(float(s) for s in bin_shares(values, edges)),
+        missing_share=float(np.isnan(values).mean()) if len(values) else 0.0,
+    )

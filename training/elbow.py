@@ -18,7 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from chalicelib.contract.bundle import Elbow
+from chalicelib.contract.codec import encode
+from chalicelib.contract.training_report import Elbow
 from kneed import KneeLocator
 from numpy.typing import NDArray
 from sklearn.metrics import (
@@ -75,7 +76,8 @@ class ElbowResult:
 
     def to_json(self) -> dict[str, Any]:
         """The ``elbow`` section as JSON."""
-        return self.section().to_json()
+        body: dict[str, Any] = encode(self.section())
+        return body
 
 
 def find_knee(k_values: list[int], wcss: list[float]) -> int | None:

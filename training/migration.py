@@ -11,11 +11,11 @@ are matched, so the diagonal is "stayed".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 from chalicelib.contract.bundle import Manifest
+from chalicelib.contract.training_report import Migration, SegmentName
 from numpy.typing import NDArray
 
 from training.clustering import reference_centroids
@@ -82,12 +82,12 @@ def migration_matrix(
     return matrix
 
 
-def to_json(
+def section(
     published: PublishedModel,
     old: NDArray[np.int64],
     new: NDArray[np.int64],
     new_names: list[str],
-) -> dict[str, Any]:
+) -> Migration:
     """The manifest's ``migration`` section.
 
     A row "changed" when its new segment id differs from its old one; ids are matched by
@@ -96,12 +96,12 @@ def to_json(
     matrix = migration_matrix(old, new, len(published.segment_names), len(new_names))
     rows = int(matrix.sum())
     changed = rows - int(np.trace(matrix))
-    return {
-        "from_version": published.version,
-        "rows": rows,
-        "changed": changed,
-        "changed_share": changed / rows if rows else 0.0,
-        "from_segments": [{"id": i, "name": n} for i, n in enumerate(published.segment_names)],
-        "to_segments": [{"id": i, "name": n} for i, n in enumerate(new_names)],
-        "matrix": matrix.tolist(),
-    }
+    return Migration(
+        from_version=published.version,
+        rows=rows,
+        changed=changed,
+        changed_share=changed / rows if rows else 0.0,
+        from_segments=tuple(SegmentName(i, n) for i, n in enumerate(published.segment_names)),
+        to_segments=tuple(SegmentName(i, n) for i, n in enumerate(new_names)),
+        matrix=tuple(tuple(row) for row in matrix.tolist()),
+    )

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from chalicelib.contract.bundle import DataSource, Manifest
+from chalicelib.contract.bundle import Manifest
+from chalicelib.contract.training_report import DataSource
 from numpy.typing import NDArray
 from tqdm import tqdm
 

@@ -1,44 +1,25 @@
 """The feature catalogue: the one place the 17 behavioural variables are described.
 
-Training writes this catalogue (completed with the training ranges and medians) into the
-bundle's manifest; serving and the frontend read it from there, never from here.
+The row contract declares each column as an untrained :class:`Feature` (name and value
+rules, ``chalicelib.contract.row.COLUMN_RULES``); this adds the words (label, description,
+kind) and the transform (log1p). Training completes the same objects with what it learns
+and writes them into the bundle's manifest; serving and the frontend read them from there,
+never from here. ``valid_min``/``valid_max`` are hard bounds (a value outside is rejected);
+the range seen in training is a softer bound recorded in the manifest.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Literal
 
-from chalicelib.contract.row import COLUMN_RULES, ID_FIELD, ValueRule
+from chalicelib.contract.feature import Feature
+from chalicelib.contract.row import COLUMN_RULES, ID_FIELD
 
 FeatureKind = Literal["amount", "score", "count", "months"]
 
 ID_COLUMN = ID_FIELD
 LIMIT_TARGET = "CREDIT_LIMIT"
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One model input: the row contract's rule for it, plus how to describe it.
-
-    ``valid_min``/``valid_max`` are hard bounds (a value outside is impossible and is
-    rejected); the range seen in training is a softer bound recorded in the manifest.
-    """
-
-    name: str
-    label: str
-    description: str
-    kind: FeatureKind
-    integer: bool = False
-    valid_min: float | None = 0.0
-    valid_max: float | None = None
-    optional: bool = False
-    log1p: bool = False
-
-    @property
-    def rule(self) -> ValueRule:
-        """The row contract's value rule (what validation checks)."""
-        return ValueRule(self.name, self.integer, self.valid_min, self.valid_max, self.optional)
 
 
 # name -> (label, description, kind). Names, order, optional columns and bounds are the row
@@ -107,22 +88,16 @@ _DESCRIPTIONS: dict[str, tuple[str, str, FeatureKind]] = {
 _LOG1P_KINDS = frozenset({"amount", "count"})
 
 
-def _feature(rule: ValueRule) -> Feature:
-    label, description, kind = _DESCRIPTIONS[rule.name]
-    return Feature(
-        rule.name,
-        label,
-        description,
-        kind,
-        integer=rule.integer,
-        valid_min=rule.valid_min,
-        valid_max=rule.valid_max,
-        optional=rule.optional,
-        log1p=kind in _LOG1P_KINDS,
+def _described(column: Feature) -> Feature:
+    label, description, kind = _DESCRIPTIONS[column.name]
+    return replace(
+        column, label=label, description=description, kind=kind, log1p=kind in _LOG1P_KINDS
     )
 
 
-FEATURES: tuple[Feature, ...] = tuple(_feature(rule) for rule in COLUMN_RULES)
+FEATURES: tuple[Feature, ...] = tuple(_described(column) for column in COLUMN_RULES)
+"""The row contract's columns with their words and transform; what training learns from
+the data (range, imputation value, drift bins) is added when the bundle is written."""
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

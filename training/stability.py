@@ -22,9 +22,9 @@ resamples x 9 values of k to a few seconds; both are parameters so tests can use
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
+from chalicelib.contract.training_report import SegmentStability, Stability
 from numpy.typing import NDArray
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score
@@ -214,7 +214,7 @@ def apply_choice(chosen: ElbowResult, result: StabilityResult) -> tuple[ElbowRes
     return replace(chosen, k=k, k_source="stability", notes=notes), reason
 
 
-def to_json(
+def section(
     result: StabilityResult,
     *,
     rule: str,
@@ -222,32 +222,28 @@ def to_json(
     k: int,
     reason: str | None,
     jaccard: list[float],
-) -> dict[str, Any]:
+) -> Stability:
     """The manifest's ``stability`` section (dict keys for k are strings, as JSON needs)."""
-    return {
-        "method": "bootstrap: mean adjusted Rand index of resample clusterings vs the "
+    ari = result.ari_mean.get(rule_k)
+    why = "" if ari is None else f" (mean ARI {ari:.3f} >= {STABLE_ARI})"
+    return Stability(
+        method="bootstrap: mean adjusted Rand index of resample clusterings vs the "
         "full-data clustering on the rows drawn; per segment, mean best Jaccard",
-        "resamples": result.resamples,
-        "sample_size": result.sample_size,
-        "n_init": result.n_init,
-        "seed": result.seed,
-        "threshold": STABLE_ARI,
-        "jaccard_threshold": STABLE_JACCARD,
-        "ari_mean": {str(key): v for key, v in result.ari_mean.items()},
-        "ari_min": {str(key): v for key, v in result.ari_min.items()},
-        "stable_k": [key for key in sorted(result.ari_mean) if result.is_stable(key)],
-        "rule": rule,
-        "rule_k": rule_k,
-        "k": k,
-        "reason": reason
-        or f"{rule} k={rule_k} kept"
-        + (
-            f" (mean ARI {result.ari_mean[rule_k]:.3f} >= {STABLE_ARI})"
-            if rule_k in result.ari_mean
-            else ""
-        ),
-        "segments": [
-            {"id": segment, "jaccard": value, "stable": value >= STABLE_JACCARD}
+        resamples=result.resamples,
+        sample_size=result.sample_size,
+        n_init=result.n_init,
+        seed=result.seed,
+        threshold=STABLE_ARI,
+        jaccard_threshold=STABLE_JACCARD,
+        ari_mean={str(key): v for key, v in result.ari_mean.items()},
+        ari_min={str(key): v for key, v in result.ari_min.items()},
+        stable_k=tuple(key for key in sorted(result.ari_mean) if result.is_stable(key)),
+        rule=rule,
+        rule_k=rule_k,
+        k=k,
+        reason=reason or f"{rule} k={rule_k} kept{why}",
+        segments=tuple(
+            SegmentStability(id=segment, jaccard=value, stable=value >= STABLE_JACCARD)
             for segment, value in enumerate(jaccard)
-        ],
-    }
+        ),
+    )

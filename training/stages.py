@@ -15,19 +15,24 @@ from typing import Any
 
 import numpy as np
 from chalicelib.contract.bundle import (
-    DataSource,
     DriftReference,
     FileEntry,
     LimitModel,
     Manifest,
-    Parity,
     Segment,
     Segmenter,
     SegmentLimit,
     SegmentMap,
-    TrainingRun,
+    TopFeature,
 )
 from chalicelib.contract.row import ID_FIELD
+from chalicelib.contract.training_report import (
+    DataSource,
+    Migration,
+    Parity,
+    Stability,
+    TrainingRun,
+)
 from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
@@ -87,7 +92,7 @@ class Preprocessed:
 
 
 @dataclass(frozen=True)
-class Stability:
+class StabilityCheck:
     """The bootstrap check and the k it settled on (the elbow's, or the nearest stable one)."""
 
     result: stability.StabilityResult
@@ -116,8 +121,8 @@ class Description:
     surrogate: surrogate.Surrogate
     map: dict[str, Any]
     drift_reference: DriftReference
-    migration: dict[str, Any] | None
-    stability: dict[str, Any]
+    migration: Migration | None
+    stability: Stability
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,9 @@ def choose_k(data: Preprocessed, options: Options) -> elbow.ElbowResult:
     )
 
 
-def check_stability(data: Preprocessed, chosen: elbow.ElbowResult, options: Options) -> Stability:
+def check_stability(
+    data: Preprocessed, chosen: elbow.ElbowResult, options: Options
+) -> StabilityCheck:
     """Bootstrap stability per k; may move k off an unstable knee (``training.stability``)."""
     result = stability.assess(
         data.scaled,
@@ -177,7 +184,7 @@ def check_stability(data: Preprocessed, chosen: elbow.ElbowResult, options: Opti
         progress=options.progress,
     )
     settled, reason = stability.apply_choice(chosen, result)
-    return Stability(result, settled, chosen.k_source, chosen.k, reason)
+    return StabilityCheck(result, settled, chosen.k_source, chosen.k, reason)
 
 
 def _or_default(value: int | None, default: int) -> int:
@@ -210,7 +217,7 @@ def cluster(
 def describe(
     data: Preprocessed,
     clusters: Clusters,
-    stable: Stability,
+    stable: StabilityCheck,
     options: Options,
     published: migration.PublishedModel | None,
 ) -> Description:
@@ -228,17 +235,15 @@ def describe(
     moved = None
     if published is not None:
         old = migration.published_labels(published, data.raw, FEATURE_NAMES)
-        moved = migration.to_json(published, old, clusters.labels, [n["name"] for n in names])
+        moved = migration.section(published, old, clusters.labels, [n["name"] for n in names])
     return Description(
         profiles=profiles,
         names=names,
         surrogate=surrogate.fit_surrogate(imputed, clusters.labels, k, seed),
         map=segment_map.build_map(data.scaled, clusters.labels, clusters.centers, seed),
-        drift_reference=DriftReference.from_json(
-            drift_reference.build(data.raw, FEATURE_NAMES, clusters.labels, k)
-        ),
+        drift_reference=drift_reference.build(data.raw, FEATURE_NAMES, clusters.labels, k),
         migration=moved,
-        stability=stability.to_json(
+        stability=stability.section(
             stable.result,
             rule=stable.rule,
             rule_k=stable.rule_k,
@@ -357,7 +362,7 @@ def draft_manifest(
         drift_reference=description.drift_reference,
         stability=description.stability,
         migration=description.migration,
-        surrogate=description.surrogate.to_json(),
+        surrogate=description.surrogate.section(),
         limit_errors=fit.models.errors,
         parity=proof,
         data=facts.data,
@@ -378,11 +383,9 @@ def draft_manifest(
     )
 
 
-_SEGMENT_TYPED = {"id", "name", "description", "action", "medians", "centroid"}
-_SEGMENT_TYPED |= {"centroid_raw", "distance_percentiles"}
-
-
 def _segments(description: Description, fit: LimitFit) -> tuple[Segment, ...]:
+    """The manifest's segments, every field named once: the profile (``training.profiles``),
+    the name (``training.naming``), the surrogate's rules and the limit graph in use."""
     segments = []
     for profile, named in zip(description.profiles, description.names, strict=True):
         segment = int(profile["id"])
@@ -392,13 +395,18 @@ def _segments(description: Description, fit: LimitFit) -> tuple[Segment, ...]:
                 name=named["name"],
                 description=named["description"],
                 action=named["action"],
-                rules=tuple(description.surrogate.rules[segment]),
+                naming_rule=named["naming_rule"],
+                size=profile["size"],
+                share=profile["share"],
+                std_diff=profile["std_diff"],
+                top_features=tuple(TopFeature(**top) for top in profile["top_features"]),
+                example=profile["example"],
                 medians=profile["medians"],
+                rules=tuple(description.surrogate.rules[segment]),
                 centroid_raw=profile["centroid_raw"],
                 centroid=tuple(profile["centroid"]),
                 distance_percentiles=tuple(profile["distance_percentiles"]),
                 limit_model=SegmentLimit(fit.file_of(segment), fit.models.source(segment)),
-                profile={k: v for k, v in (named | profile).items() if k not in _SEGMENT_TYPED},
             )
         )
     return tuple(segments)

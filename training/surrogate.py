@@ -9,9 +9,9 @@ with KMeans says how far those rules can be trusted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from chalicelib.contract.training_report import Surrogate as SurrogateSection
 from numpy.typing import NDArray
 from sklearn.tree import DecisionTreeClassifier
 
@@ -27,9 +27,9 @@ class Surrogate:
     rules: dict[int, list[str]]
     agreement: float
 
-    def to_json(self) -> dict[str, Any]:
+    def section(self) -> SurrogateSection:
         """The manifest's ``surrogate`` section."""
-        return {"max_depth": MAX_DEPTH, "agreement": round(self.agreement, 6)}
+        return SurrogateSection(max_depth=MAX_DEPTH, agreement=round(self.agreement, 6))
 
 
 def _number(value: float) -> str:

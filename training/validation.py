@@ -162,7 +162,7 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
     A plain DataFrame's rows are numbered as if it were a file with a header (line 2 on).
     """
     table = data if isinstance(data, RawTable) else _as_table(data)
-    check = check_header(table.header, [f.rule for f in FEATURES], ID_COLUMN)
+    check = check_header(table.header, FEATURES, ID_COLUMN)
     issues = _header_issues(check.errors, check.warnings, check.notes)
     width = len(table.header)
     lines = table.lines
@@ -260,14 +260,13 @@ def _parse_feature(
 
     Each cell goes through the contract: :func:`parse_cell` then :func:`check_value`.
     """
-    rule = feature.rule
     values = np.full(len(cells), np.nan)
     missing: list[int] = []
     problems: list[tuple[int, Problem]] = []
     for i, cell in enumerate(cells):
         if not whole[i]:
             continue
-        number, problem = check_value(rule, parse_cell(cell))
+        number, problem = check_value(feature, parse_cell(cell))
         if problem is not None:
             problems.append((int(lines[i]), problem))
         elif number is None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +80,15 @@ def migrated_api(trained_bundle: Any, tmp_path_factory: pytest.TempPathFactory) 
     ``segmenter.onnx``), in its own moto server so the session stack is untouched."""
     bundle = tmp_path_factory.mktemp("migrated") / "bundle"
     shutil.copytree(trained_bundle.out_dir, bundle)
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    typed = Manifest.from_json(manifest)
+    typed = Manifest.loads((bundle / "manifest.json").read_bytes())
     published = migration.from_manifest(typed, (bundle / "segmenter.onnx").read_bytes())
     frame = validate_file(REAL_DATA).frame
     assert frame is not None
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     old = migration.published_labels(published, raw, FEATURE_NAMES)
-    names = [s["name"] for s in manifest["segments"]]
-    manifest["migration"] = migration.to_json(published, old, trained_bundle.labels, names)
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    names = [s.name for s in typed.segments]
+    moved = migration.section(published, old, trained_bundle.labels, names)
+    (bundle / "manifest.json").write_bytes(replace(typed, migration=moved).dumps())
     stage = local_stage_env()
     with start_moto_server() as endpoint:
         _create_aws(endpoint, stage)

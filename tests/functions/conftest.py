@@ -14,7 +14,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 from chalice.test import Client
+from chalicelib.contract.feature import Feature
 from moto import mock_aws
 
 from training.registry import ModelRegistry
@@ -66,15 +67,14 @@ def load_functions_app() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def schema_features() -> list[dict[str, Any]]:
-    """Manifest ``features`` entries built from the catalogue and the data's ranges."""
-    entries = []
-    for feature in FEATURES:
-        low, high = TRAIN_RANGES[feature.name]
-        entry = asdict(feature)
-        entry.update(train_min=low, train_max=high, default=(low + high) / 2)
-        entries.append(entry)
-    return entries
+def schema_features() -> tuple[Feature, ...]:
+    """The manifest's ``features`` as training completes them: the catalogue with the
+    data's ranges (no drift bins)."""
+    return tuple(
+        replace(f, train_min=low, train_max=high, default=(low + high) / 2)
+        for f in FEATURES
+        for low, high in [TRAIN_RANGES[f.name]]
+    )
 
 
 @pytest.fixture

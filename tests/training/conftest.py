@@ -7,7 +7,6 @@ use the session fixture ``trained_bundle`` instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,23 +14,10 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from chalicelib.contract.bundle import (
-    MANIFEST_NAME,
-    DataSource,
-    Elbow,
-    Feature,
-    FileEntry,
-    LimitModel,
-    Manifest,
-    Parity,
-    Segment,
-    Segmenter,
-    SegmentLimit,
-    SegmentMap,
-    TrainingRun,
-)
+from chalicelib.contract.bundle import MANIFEST_NAME
 from moto import mock_aws
 
+from tests.manifests import a_file, a_manifest
 from training.registry import ModelRegistry
 
 if TYPE_CHECKING:
@@ -69,52 +55,11 @@ def make_bundle(tmp_path: Path) -> BundleFactory:
             "limit_global.onnx": b"limit-" + payload,
             "profiles.json": json.dumps([{"id": i} for i in range(k)]).encode(),
         }
-        files: dict[str, FileEntry] = {}
         for name, body in contents.items():
             (out / name).write_bytes(body)
-            files[name] = FileEntry(hashlib.sha256(body).hexdigest(), len(body))
-        manifest = _manifest(version, k, files)
+        files = {name: a_file(body) for name, body in contents.items()}
+        manifest = a_manifest(version, k, files=files)
         (out / MANIFEST_NAME).write_bytes(manifest.dumps())
         return out
 
     return build
-
-
-def _manifest(version: str, k: int, files: dict[str, FileEntry]) -> Manifest:
-    """The smallest manifest the bundle contract accepts: one feature, ``k`` segments."""
-    feature = Feature(
-        "BALANCE", "Balance", "", "amount", False, 0.0, None, 0.0, 1.0, False, 0.5, True
-    )
-    return Manifest(
-        version=version,
-        created_at="2026-11-27T12:00:00Z",
-        k=k,
-        features=(feature,),
-        id_field="CUST_ID",
-        files=files,
-        segmenter=Segmenter("segmenter.onnx", "features", ("label", "distances", "scaled")),
-        limit_model=LimitModel("BALANCE", (), (0.25, 0.5, 0.75), "limit_global.onnx"),
-        segments=tuple(
-            Segment(
-                id=i,
-                name=f"Segment {i}",
-                description="",
-                action="",
-                rules=(),
-                medians={"BALANCE": 1.0},
-                centroid_raw={"BALANCE": 100.0 * i},
-                centroid=(float(i),),
-                distance_percentiles=(0.0, 1.0),
-                limit_model=SegmentLimit("limit_global.onnx", "global"),
-            )
-            for i in range(k)
-        ),
-        map=SegmentMap(components=((1.0,), (0.0,)), mean=(0.0,)),
-        elbow=Elbow(k_values=(k,), wcss=(1.0,), knee=k, k=k, k_source="knee"),
-        surrogate={},
-        limit_errors={},
-        parity=Parity(passed=True, rows=1, label_agreement=1.0),
-        data=DataSource(None, "0" * 64, 1),
-        libraries={},
-        training=TrainingRun(seed=42, algorithm="KMeans", seconds=1.0, step_seconds={}),
-    )

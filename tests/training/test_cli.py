@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import boto3
 import numpy as np
 import pytest
+from chalicelib.contract.codec import encode
 
 from tests.damage import DAMAGED_FILE, damage_file
 from tests.servers import OFFLINE_AWS_ENV, ROOT, start_moto_server
@@ -290,7 +291,7 @@ def test_train_on_real_data_keeps_ids_of_the_published_version(
     assert manifest.data.sha256 == published.data.sha256
     assert [s.name for s in manifest.segments] == [s.name for s in published.segments]
     # Same data: the published model's segments of the training rows are its own labels.
-    moved = manifest.migration
+    moved = encode(manifest.migration)
     assert moved is not None
     assert moved["from_version"] == published.version and moved["rows"] == 8950
     row_sums = [sum(row) for row in moved["matrix"]]

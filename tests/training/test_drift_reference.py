@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from chalicelib.contract.codec import encode
 
 from tests.fixtures_bundle import REAL_DATA
 from training import drift_reference
@@ -33,7 +34,7 @@ def test_ties_collapse_edges_and_a_value_on_an_edge_falls_in_the_lower_bin() -> 
 
 def test_build_records_missing_share_and_segment_shares() -> None:
     raw = np.array([[1.0, np.nan], [2.0, 4.0], [3.0, np.nan], [4.0, 8.0]])
-    reference = drift_reference.build(raw, ["A", "B"], np.array([0, 0, 1, 2]), 4)
+    reference = encode(drift_reference.build(raw, ["A", "B"], np.array([0, 0, 1, 2]), 4))
     assert reference["bins"] == 10
     assert reference["rows"] == 4
     assert [f["name"] for f in reference["features"]] == ["A", "B"]
@@ -52,7 +53,7 @@ def test_the_bundle_carries_the_real_training_distribution(
 ) -> None:
     typed = trained_bundle.manifest.drift_reference
     assert typed is not None
-    reference = typed.to_json()
+    reference = encode(typed)
     assert reference["rows"] == trained_bundle.rows
     assert [f["name"] for f in reference["features"]] == [
         f.name for f in trained_bundle.manifest.features

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from chalicelib.contract.codec import encode
 from threadpoolctl import threadpool_limits
 
 from tests.fixtures_bundle import REAL_DATA
@@ -28,7 +29,7 @@ def test_matrix_counts_hand_worked() -> None:
     matrix = migration.migration_matrix(old, new, 3, 4)
     assert matrix.tolist() == [[1, 1, 0, 0], [0, 2, 0, 1], [0, 0, 1, 0]]
     published = migration.PublishedModel("v1", ("A",), ("x", "y", "z"), [], b"")
-    section = migration.to_json(published, old, new, ["a", "b", "c", "d"])
+    section = encode(migration.section(published, old, new, ["a", "b", "c", "d"]))
     assert (section["rows"], section["changed"]) == (6, 2)
     assert section["changed_share"] == pytest.approx(2 / 6)
     assert section["from_version"] == "v1"
@@ -70,7 +71,7 @@ def test_retrain_against_a_published_model_records_exact_migration(tmp_path: Pat
             published=_published(first),
             **options,  # type: ignore[arg-type]
         )
-    section = again.manifest.migration
+    section = encode(again.manifest.migration)
     assert section is not None
     assert section["from_version"] == first.version
     # Old segments: the published model on the rows trained on now (shifted included).

@@ -247,6 +247,8 @@ def test_the_written_manifest_reads_back_through_the_contract(
     typed = Manifest.from_json(manifest)
     assert typed == trained_bundle.manifest
     assert typed.to_json() == manifest  # nothing lost or added on the way
+    written = (trained_bundle.out_dir / "manifest.json").read_bytes()
+    assert typed.dumps() == written  # and written back to the same bytes
     assert set(typed.scoring_files()) == set(manifest["files"]) - {"elbow.png"}
 
 
@@ -267,4 +269,4 @@ def test_the_stages_run_alone(tmp_path: Path) -> None:
     assert len({n["name"] for n in described.names}) == 3
     assert described.drift_reference.rows == 800
     assert described.migration is None
-    assert [s["id"] for s in described.stability["segments"]] == [0, 1, 2]
+    assert [s.id for s in described.stability.segments] == [0, 1, 2]

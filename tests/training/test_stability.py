@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from chalicelib.contract.codec import encode
 from sklearn.cluster import KMeans
 
 from tests.fixtures_bundle import REAL_DATA
@@ -122,7 +123,7 @@ def test_apply_choice_records_the_move_in_the_elbow_decision() -> None:
 def test_the_real_bundle_records_stability_and_how_k_was_chosen(
     trained_bundle: BundleSummary,
 ) -> None:
-    section = trained_bundle.manifest.stability
+    section = encode(trained_bundle.manifest.stability)
     assert section is not None
     assert section["resamples"] >= 20
     assert section["threshold"] == stability.STABLE_ARI

@@ -44,7 +44,7 @@ class ScoredRows:
 def header_of(model: ScoringModel, header: Sequence[str]) -> HeaderCheck:
     """The header checked against the model's columns (the manifest's rules)."""
     validator = model.validator
-    return check_header(header, [r.rule for r in validator.rules], validator.id_field)
+    return check_header(header, validator.features, validator.id_field)
 
 
 def checked(model: ScoringModel, record: RowRecord) -> Checked:

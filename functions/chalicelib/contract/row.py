@@ -5,8 +5,9 @@ A customer row reaches the product as a line of the training CSV, a JSON object
 sends) or a line of a CSV file in the batch bucket. All of them read it with this module:
 
 - **columns**: :data:`COLUMNS` in model order, :data:`ID_FIELD`, :data:`OPTIONAL_COLUMNS`;
-  the hard bounds of each in :data:`COLUMN_RULES` (training copies them into the bundle's
-  manifest, which is how serving learns them);
+  the hard bounds of each in :data:`COLUMN_RULES`, untrained :class:`.feature.Feature`
+  values (training completes them into the bundle's manifest, which is how serving learns
+  them);
 - **a CSV cell** (:func:`parse_cell`): surrounding spaces and tabs are ignored; a
   :data:`MISSING_TOKENS` spelling (any letter case) is a missing value; a number is ASCII
   digits with an optional sign, decimal point and exponent (``1e3``, ``.5``, ``+5``,
@@ -33,6 +34,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .feature import Feature
+
 ID_FIELD = "CUST_ID"
 """The optional customer-id column: echoed back, never a model input."""
 
@@ -57,30 +60,19 @@ _NUMBER_CHARS = frozenset("0123456789+-.eE")
 _SHOWN_CHARS = 40
 
 
-@dataclass(frozen=True, slots=True)
-class ValueRule:
-    """The hard rules for one column's value (training writes them into the manifest)."""
-
-    name: str
-    integer: bool = False
-    valid_min: float | None = 0.0
-    valid_max: float | None = None
-    optional: bool = False
+def _amount(name: str, *, optional: bool = False) -> Feature:
+    return Feature(name, optional=optional)
 
 
-def _amount(name: str, *, optional: bool = False) -> ValueRule:
-    return ValueRule(name, optional=optional)
+def _score(name: str, valid_max: float | None = 1.0) -> Feature:
+    return Feature(name, valid_max=valid_max)
 
 
-def _score(name: str, valid_max: float | None = 1.0) -> ValueRule:
-    return ValueRule(name, valid_max=valid_max)
+def _count(name: str) -> Feature:
+    return Feature(name, integer=True)
 
 
-def _count(name: str) -> ValueRule:
-    return ValueRule(name, integer=True)
-
-
-COLUMN_RULES: tuple[ValueRule, ...] = (
+COLUMN_RULES: tuple[Feature, ...] = (
     _amount("BALANCE"),
     _score("BALANCE_FREQUENCY"),
     _amount("PURCHASES"),
@@ -98,9 +90,10 @@ COLUMN_RULES: tuple[ValueRule, ...] = (
     _amount("PAYMENTS"),
     _amount("MINIMUM_PAYMENTS", optional=True),
     _score("PRC_FULL_PAYMENT"),
-    ValueRule("TENURE", integer=True, valid_min=1.0),
+    Feature("TENURE", integer=True, valid_min=1.0),
 )
-"""The 17 model inputs in model (graph column) order, with their hard bounds."""
+"""The 17 model inputs in model (graph column) order, with their hard bounds: untrained
+features (name and rule; training adds the words and what it learns)."""
 
 COLUMNS: tuple[str, ...] = tuple(rule.name for rule in COLUMN_RULES)
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(rule.name for rule in COLUMN_RULES if rule.optional)
@@ -161,7 +154,7 @@ def parse_cell(text: str) -> float | str | None:
         return stripped
 
 
-def check_value(rule: ValueRule, value: Any) -> tuple[float | None, Problem | None]:
+def check_value(rule: Feature, value: Any) -> tuple[float | None, Problem | None]:
     """``(number, None)`` for a valid value (``None`` = missing optional), else the problem.
 
     ``value`` is what a JSON client sent or what :func:`parse_cell` made of a cell: a
@@ -263,7 +256,7 @@ def clean_name(name: str) -> str:
 
 
 def check_header(
-    header: Sequence[str], rules: Sequence[ValueRule], id_field: str = ID_FIELD
+    header: Sequence[str], rules: Sequence[Feature], id_field: str = ID_FIELD
 ) -> HeaderCheck:
     """Check a CSV header against ``rules`` (the model's columns) and the id column.
 

@@ -123,7 +123,7 @@ class ReportStore:
 class FileReport:
     """The drift counts of one file being scored, and its report at the end."""
 
-    def __init__(self, manifest: Manifest | Mapping[str, Any], model_version: str) -> None:
+    def __init__(self, manifest: Manifest, model_version: str) -> None:
         self.reference = drift.reference_of(manifest)
         self.counts = drift.new_counts(self.reference)
         self.model_version = model_version

@@ -1,8 +1,8 @@
 """Drift and migration of a scored file: pure functions, numpy and the standard library only.
 
-A file is compared with the training distribution the bundle carries
-(``manifest["drift_reference"]``: per feature the training deciles as inner cut points
-``edges`` and the training ``shares`` of the bins they make, plus the training segment
+A file is compared with the training distribution the bundle carries (per feature,
+``Feature.drift``: the training deciles as inner cut points ``edges`` and the training
+``shares`` of the bins they make; ``manifest.drift_reference``: the training segment
 shares). Scoring paths feed it chunk by chunk, so a file of any size is summarised in
 constant memory:
 
@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.contract.bundle import Manifest
+from chalicelib.contract.bundle import FeatureBins, Manifest
+from chalicelib.contract.feature import Feature
 
 REPORT_SCHEMA_VERSION = 1
 PSI_EPSILON = 1e-4
@@ -49,22 +50,15 @@ DIGITS = 6
 
 
 @dataclass(frozen=True)
-class FeatureReference:
-    """One feature's training distribution: cut points, bin shares, missing share, range."""
-
-    name: str
-    edges: tuple[float, ...]
-    shares: tuple[float, ...]
-    missing_share: float
-    train_min: float | None
-    train_max: float | None
-
-
-@dataclass(frozen=True)
 class Reference:
-    """What a file is compared with; built from a manifest by :func:`reference_of`."""
+    """What a file is compared with; built from a manifest by :func:`reference_of`.
 
-    features: tuple[FeatureReference, ...]
+    ``features`` are the manifest's own (names, training ranges); ``bins[j]`` are the
+    training bins of ``features[j]`` (one bin and no cut point when the bundle has none:
+    ``has_bins`` is then False)."""
+
+    features: tuple[Feature, ...]
+    bins: tuple[FeatureBins, ...]
     segment_shares: dict[int, float]
     segment_names: dict[int, str]
     rows: int | None
@@ -75,36 +69,19 @@ class Reference:
         return tuple(f.name for f in self.features)
 
 
-def reference_of(model: Manifest | Mapping[str, Any]) -> Reference:
+def reference_of(manifest: Manifest) -> Reference:
     """The manifest's drift reference. A bundle without one (trained before it existed)
-    still gives the features' ranges and the segment shares, just no bins to compare.
-
-    Takes the typed manifest, or its JSON form (tests build partial ones)."""
-    manifest = model.to_json() if isinstance(model, Manifest) else model
-    drift = manifest.get("drift_reference") or {}
-    binned = {f["name"]: f for f in drift.get("features") or []}
-    features = []
-    for entry in manifest["features"]:
-        bins = binned.get(entry["name"]) or {}
-        features.append(
-            FeatureReference(
-                name=entry["name"],
-                edges=tuple(float(e) for e in bins.get("edges", ())),
-                shares=tuple(float(s) for s in bins.get("shares", (1.0,))),
-                missing_share=float(bins.get("missing_share", 0.0)),
-                train_min=entry.get("train_min"),
-                train_max=entry.get("train_max"),
-            )
-        )
-    shares = drift.get("segment_shares") or [
-        {"id": s["id"], "share": s.get("share", 0.0)} for s in manifest["segments"]
-    ]
+    still gives the features' ranges and the segment shares, just no bins to compare."""
+    drift = manifest.drift_reference
+    unbinned = tuple(FeatureBins(f.name, (), (1.0,), 0.0) for f in manifest.features)
+    shares = manifest.segments if drift is None else drift.segment_shares
     return Reference(
-        features=tuple(features),
-        segment_shares={int(s["id"]): float(s["share"]) for s in shares},
-        segment_names={int(s["id"]): str(s["name"]) for s in manifest["segments"]},
-        rows=drift.get("rows"),
-        has_bins=bool(binned),
+        features=manifest.features,
+        bins=unbinned if drift is None else drift.features,
+        segment_shares={s.id: s.share for s in shares},
+        segment_names={s.id: s.name for s in manifest.segments},
+        rows=None if drift is None else drift.rows,
+        has_bins=drift is not None,
     )
 
 
@@ -136,7 +113,7 @@ class DriftCounts:
 def new_counts(reference: Reference) -> DriftCounts:
     """Empty counts shaped for ``reference``."""
     return DriftCounts(
-        bins=[[0] * (len(f.edges) + 1) for f in reference.features],
+        bins=[[0] * (len(b.edges) + 1) for b in reference.bins],
         missing=[0] * len(reference.features),
         outside=[0] * len(reference.features),
     )
@@ -155,12 +132,13 @@ def add_rows(
         return
     matrix = np.array(values, dtype=np.float64).reshape(len(values), len(reference.features))
     outside_any = np.zeros(len(values), dtype=bool)
-    for j, feature in enumerate(reference.features):
+    for j, (feature, bins) in enumerate(zip(reference.features, reference.bins, strict=True)):
         column = matrix[:, j]
         present = column[~np.isnan(column)]
         counts.missing[j] += int(len(column) - len(present))
-        which = np.searchsorted(np.asarray(feature.edges), present, side="left")
-        for i, n in enumerate(np.bincount(which, minlength=len(feature.edges) + 1).tolist()):
+        edges = bins.edges
+        which = np.searchsorted(np.asarray(edges), present, side="left")
+        for i, n in enumerate(np.bincount(which, minlength=len(edges) + 1).tolist()):
             counts.bins[j][i] += n
         outside = _outside(column, feature)
         counts.outside[j] += int(outside.sum())
@@ -173,7 +151,7 @@ def add_rows(
     counts.atypical += sum(1 for label in labels if label == ATYPICAL)
 
 
-def _outside(column: np.ndarray, feature: FeatureReference) -> np.ndarray:
+def _outside(column: np.ndarray, feature: Feature) -> np.ndarray:
     """Rows whose value lies outside the training range (missing values never do)."""
     low = -math.inf if feature.train_min is None else feature.train_min
     high = math.inf if feature.train_max is None else feature.train_max
@@ -234,12 +212,12 @@ def _shares(counts: Sequence[int]) -> list[float] | None:
 
 
 def _feature_report(
-    feature: FeatureReference, bins: list[int], missing: int, outside: int, rows: int
+    feature: Feature, training: FeatureBins, bins: list[int], missing: int, outside: int, rows: int
 ) -> dict[str, Any]:
     now = _shares(bins)
-    value = None if now is None else psi(feature.shares, now)
-    lows = [None, *feature.edges]
-    highs = [*feature.edges, None]
+    value = None if now is None else psi(training.shares, now)
+    lows = [None, *training.edges]
+    highs = [*training.edges, None]
     return {
         "name": feature.name,
         "psi": None if value is None else round(value, DIGITS),
@@ -251,10 +229,10 @@ def _feature_report(
                 "training": round(train, DIGITS),
                 "now": None if now is None else round(now[i], DIGITS),
             }
-            for i, (low, high, train) in enumerate(zip(lows, highs, feature.shares, strict=True))
+            for i, (low, high, train) in enumerate(zip(lows, highs, training.shares, strict=True))
         ],
         "missing_share": {
-            "training": round(feature.missing_share, DIGITS),
+            "training": round(training.missing_share, DIGITS),
             "now": round(missing / rows, DIGITS) if rows else None,
         },
         "outside_range_share": round(outside / rows, DIGITS) if rows else None,
@@ -304,8 +282,8 @@ def build_report(
     """The ``<name>.report.json`` body (docs/api.md, "Reports") from a file's counts."""
     features = (
         [
-            _feature_report(f, counts.bins[j], counts.missing[j], counts.outside[j], counts.rows)
-            for j, f in enumerate(reference.features)
+            _feature_report(f, b, counts.bins[j], counts.missing[j], counts.outside[j], counts.rows)
+            for j, (f, b) in enumerate(zip(reference.features, reference.bins, strict=True))
         ]
         if reference.has_bins
         else []

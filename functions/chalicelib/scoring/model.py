@@ -77,7 +77,7 @@ class ScoringModel:
             [np.nan if f.default is None else f.default for f in manifest.features],
             dtype=np.float64,
         )
-        self.validator = Validator([f.to_json() for f in manifest.features], manifest.id_field)
+        self.validator = Validator(manifest.features, manifest.id_field)
         self._segmenter = new_session(bundle.files[manifest.segmenter.file])
         self._segmenter_input = manifest.segmenter.input
         limit = manifest.limit_model

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.contract.feature import Feature
 from chalicelib.contract.row import (
     BODY_FIELD,
     ID_FIELD,
     FieldProblem,
-    ValueRule,
     check_id,
     check_value,
     format_number,
@@ -23,42 +23,15 @@ from chalicelib.contract.row import (
 from chalicelib.errors import ValidationFailed
 
 
-@dataclass(frozen=True)
-class FeatureRule:
-    """The checks for one model input: the row contract's rule plus the training range."""
-
-    rule: ValueRule
-    train_min: float | None
-    train_max: float | None
-
-    @property
-    def name(self) -> str:
-        return self.rule.name
-
-    @property
-    def optional(self) -> bool:
-        return self.rule.optional
-
-    @classmethod
-    def from_manifest(cls, entry: Mapping[str, Any]) -> FeatureRule:
-        rule = ValueRule(
-            name=entry["name"],
-            integer=bool(entry.get("integer", False)),
-            valid_min=entry.get("valid_min"),
-            valid_max=entry.get("valid_max"),
-            optional=bool(entry.get("optional", False)),
-        )
-        return cls(rule, train_min=entry.get("train_min"), train_max=entry.get("train_max"))
-
-    def flag(self, number: float) -> FieldProblem | None:
-        """A valid value outside the training range: scored, but said so."""
-        if self.train_max is not None and number > self.train_max:
-            message = f"above the training maximum {format_number(self.train_max)}; scored anyway"
-            return FieldProblem(self.name, message)
-        if self.train_min is not None and number < self.train_min:
-            message = f"below the training minimum {format_number(self.train_min)}; scored anyway"
-            return FieldProblem(self.name, message)
-        return None
+def out_of_training_range(feature: Feature, number: float) -> FieldProblem | None:
+    """A valid value outside the training range: scored, but said so."""
+    if feature.train_max is not None and number > feature.train_max:
+        message = f"above the training maximum {format_number(feature.train_max)}; scored anyway"
+        return FieldProblem(feature.name, message)
+    if feature.train_min is not None and number < feature.train_min:
+        message = f"below the training minimum {format_number(feature.train_min)}; scored anyway"
+        return FieldProblem(feature.name, message)
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,12 +47,12 @@ class ValidRecord:
 class Validator:
     """Checks request rows against the manifest's feature schema.
 
-    >>> Validator(manifest["features"], "CUST_ID").validate({"BALANCE": 10.0, ...})
+    >>> Validator(manifest.features, "CUST_ID").validate({"BALANCE": 10.0, ...})
     """
 
-    def __init__(self, features: Sequence[Mapping[str, Any]], id_field: str = ID_FIELD) -> None:
-        self.rules = tuple(FeatureRule.from_manifest(f) for f in features)
-        self.names = tuple(r.name for r in self.rules)
+    def __init__(self, features: Sequence[Feature], id_field: str = ID_FIELD) -> None:
+        self.features = tuple(features)
+        self.names = tuple(f.name for f in self.features)
         self.id_field = id_field
         self._known = {*self.names, id_field}
 
@@ -107,13 +80,13 @@ class Validator:
         flags: list[FieldProblem] = []
         values: list[float | None] = []
         imputed: list[str] = []
-        for feature in self.rules:
-            number, problem = check_value(feature.rule, row.get(feature.name))
+        for feature in self.features:
+            number, problem = check_value(feature, row.get(feature.name))
             if problem is not None:
                 errors.append(FieldProblem(feature.name, problem.message))
             elif number is None:
                 imputed.append(feature.name)
-            elif (flag := feature.flag(number)) is not None:
+            elif (flag := out_of_training_range(feature, number)) is not None:
                 flags.append(flag)
             values.append(number)
         if errors:

@@ -8,8 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
+from chalicelib.contract.feature import Feature
 
 from tests.functions.conftest import ApiFactory
+from tests.manifests import a_manifest, a_segment
 
 from chalicelib.drift import stats as drift  # isort: skip
 from chalicelib.drift import reports  # isort: skip
@@ -17,11 +19,11 @@ from chalicelib.drift import reports  # isort: skip
 REPORTS_BUCKET = "cc-reports-test"
 
 
-def a_report(name: str, schema_features: list[dict[str, Any]], segments: list[int]) -> Any:
-    manifest = {
-        "features": schema_features,
-        "segments": [{"id": i, "name": f"s{i}", "share": 0.5} for i in range(2)],
-    }
+def a_report(name: str, schema_features: tuple[Feature, ...], segments: list[int]) -> Any:
+    manifest = a_manifest(
+        features=schema_features,
+        segments=tuple(a_segment(i, name=f"s{i}", share=0.5) for i in range(2)),
+    )
     reference = drift.reference_of(manifest)
     counts = drift.new_counts(reference)
     rows = [[1.0] * len(schema_features)] * len(segments)
@@ -32,7 +34,7 @@ def a_report(name: str, schema_features: list[dict[str, Any]], segments: list[in
 
 
 @pytest.fixture
-def api(make_api: ApiFactory, schema_features: list[dict[str, Any]]) -> Any:
+def api(make_api: ApiFactory, schema_features: tuple[Feature, ...]) -> Any:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=REPORTS_BUCKET)
     store = reports.ReportStore(REPORTS_BUCKET, s3)

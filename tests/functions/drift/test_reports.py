@@ -10,10 +10,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
-from tests.drift_reference import drift_reference
 from tests.functions.batch.test_files import (
     BatchStack,
     api_customer,
@@ -21,28 +19,18 @@ from tests.functions.batch.test_files import (
     real_rows,  # noqa: F401  (fixture)
     stack,  # noqa: F401  (fixture)
 )
-from tests.functions.conftest import BUCKET, PREFIX, TrainedBundle, copy_bundle, post_json
+from tests.functions.conftest import BUCKET, PREFIX, TrainedBundle, post_json
 from training.registry import ModelRegistry
 
 from chalicelib.drift import stats as drift  # isort: skip
 from chalicelib.drift import reports  # isort: skip
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "CC_GENERAL.csv"
-
 
 @pytest.fixture(scope="module")
-def reference_bundle(bundle: TrainedBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session bundle, with a drift reference built from the real data when training
-    does not write one yet."""
-    if "drift_reference" in bundle.manifest:
-        return bundle.path
-    frame = pd.read_csv(DATA)
-    names = [f["name"] for f in bundle.manifest["features"]]
-    reference = drift_reference(frame, names, bundle.labels)
-    target = tmp_path_factory.mktemp("reference") / "bundle"
-    return copy_bundle(
-        bundle, target, bundle.manifest["version"] + "-ref", drift_reference=reference
-    )
+def reference_bundle(bundle: TrainedBundle) -> Path:
+    """The session bundle: training writes the drift reference (every feature's bins)."""
+    assert bundle.manifest["drift_reference"]["features"]
+    return bundle.path
 
 
 @pytest.fixture

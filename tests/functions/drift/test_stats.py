@@ -8,8 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from chalicelib.contract.bundle import FeatureBins, Manifest
+from chalicelib.contract.feature import Feature
 
 from tests.drift_reference import drift_reference
+from tests.manifests import a_manifest, a_segment
 from training.schema import FEATURES
 
 # functions/ is on sys.path once tests.functions.conftest is imported (as in Lambda).
@@ -26,15 +29,16 @@ def frame() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def manifest(frame: pd.DataFrame, schema_features: list[dict[str, Any]]) -> dict[str, Any]:
+def manifest(frame: pd.DataFrame, schema_features: tuple[Feature, ...]) -> Manifest:
     """A manifest with the real data's ranges and a reference built from the real data
     (segments: a fixed three-way split stands in for the model's labels)."""
     labels = np.arange(len(frame)) % 3
-    return {
-        "features": schema_features,
-        "segments": [{"id": i, "name": f"segment {i}", "share": 1 / 3} for i in range(3)],
-        "drift_reference": drift_reference(frame, NAMES, labels.tolist()),
-    }
+    return a_manifest(
+        k=3,
+        features=schema_features,
+        segments=tuple(a_segment(i, name=f"segment {i}", share=1 / 3) for i in range(3)),
+        drift_reference=drift_reference(frame, NAMES, labels.tolist()),
+    )
 
 
 def counts_of(reference: drift.Reference, frame: pd.DataFrame, chunk: int = 1000) -> Any:
@@ -51,7 +55,7 @@ def counts_of(reference: drift.Reference, frame: pd.DataFrame, chunk: int = 1000
     return drift.merge(parts)
 
 
-def report_of(manifest: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
+def report_of(manifest: Manifest, frame: pd.DataFrame) -> dict[str, Any]:
     reference = drift.reference_of(manifest)
     return drift.build_report(
         counts_of(reference, frame),
@@ -68,7 +72,7 @@ def psi_by_feature(report: dict[str, Any]) -> dict[str, float]:
 
 
 def test_a_resampled_copy_of_the_real_data_is_stable_on_every_feature(
-    manifest: dict[str, Any], frame: pd.DataFrame
+    manifest: Manifest, frame: pd.DataFrame
 ) -> None:
     resampled = frame.sample(n=len(frame), replace=True, random_state=7)
     report = report_of(manifest, resampled)
@@ -81,7 +85,7 @@ def test_a_resampled_copy_of_the_real_data_is_stable_on_every_feature(
 
 
 def test_balance_and_purchases_times_three_are_flagged_for_retraining(
-    manifest: dict[str, Any], frame: pd.DataFrame
+    manifest: Manifest, frame: pd.DataFrame
 ) -> None:
     shifted = frame.copy()
     for name in SHIFTED:
@@ -103,9 +107,7 @@ def test_balance_and_purchases_times_three_are_flagged_for_retraining(
     assert report["outside_range_share"]["rows"] > 0
 
 
-def test_the_unchanged_training_data_has_zero_psi(
-    manifest: dict[str, Any], frame: pd.DataFrame
-) -> None:
+def test_the_unchanged_training_data_has_zero_psi(manifest: Manifest, frame: pd.DataFrame) -> None:
     report = report_of(manifest, frame)
     assert max(psi_by_feature(report).values()) < 1e-9
     assert report["segments"]["psi"] < 1e-6
@@ -115,7 +117,7 @@ def test_the_unchanged_training_data_has_zero_psi(
 
 
 def test_chunked_counts_equal_counts_of_the_whole_file(
-    manifest: dict[str, Any], frame: pd.DataFrame
+    manifest: Manifest, frame: pd.DataFrame
 ) -> None:
     reference = drift.reference_of(manifest)
     assert counts_of(reference, frame, chunk=1000) == counts_of(reference, frame, chunk=10_000)
@@ -125,7 +127,8 @@ def test_chunked_counts_equal_counts_of_the_whole_file(
 
 def test_a_value_on_a_cut_point_falls_in_the_lower_bin() -> None:
     reference = drift.Reference(
-        features=(drift.FeatureReference("X", (1.0, 2.0), (0.3, 0.4, 0.3), 0.0, 0.0, 3.0),),
+        features=(Feature("X", train_min=0.0, train_max=3.0),),
+        bins=(FeatureBins("X", edges=(1.0, 2.0), shares=(0.3, 0.4, 0.3), missing_share=0.0),),
         segment_shares={0: 1.0},
         segment_names={0: "only"},
         rows=10,
@@ -151,12 +154,12 @@ def test_psi_uses_the_epsilon_for_empty_bins_and_the_thresholds_are_inclusive() 
 
 
 def test_a_bundle_without_bins_still_reports_segment_shares(
-    schema_features: list[dict[str, Any]],
+    schema_features: tuple[Feature, ...],
 ) -> None:
-    manifest = {
-        "features": schema_features,
-        "segments": [{"id": 0, "name": "a", "share": 0.5}, {"id": 1, "name": "b", "share": 0.5}],
-    }
+    manifest = a_manifest(
+        features=schema_features,
+        segments=(a_segment(0, name="a", share=0.5), a_segment(1, name="b", share=0.5)),
+    )
     reference = drift.reference_of(manifest)
     counts = drift.new_counts(reference)
     values = [[1.0] * len(NAMES)] * 4

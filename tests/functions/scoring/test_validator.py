@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalicelib.contract.feature import Feature
 from chalicelib.errors import ValidationFailed
 from chalicelib.scoring.validator import Validator
 
@@ -14,7 +15,7 @@ DATA = Path(__file__).resolve().parents[3] / "data" / "CC_GENERAL.csv"
 
 
 @pytest.fixture(scope="module")
-def validator(schema_features: list[dict[str, Any]]) -> Validator:
+def validator(schema_features: tuple[Feature, ...]) -> Validator:
     return Validator(schema_features, "CUST_ID")
 
 

@@ -1,0 +1,126 @@
+"""The manifest's report sections: how the model was made, for people and the model card.
+
+The elbow analysis, the bootstrap stability check, the migration from the published model,
+the surrogate tree, the parity proof, the training data and the run itself. Scoring reads
+none of them; ``GET /v1/model`` shows them and the next training reads the published
+``migration``'s ids. Part of the bundle contract (:mod:`.bundle` holds the
+:class:`~.bundle.Manifest` that carries them); :mod:`.codec` reads and writes them, keys in
+field order, and each keeps the keys it does not type in ``extra``.
+
+Standard library only (the Lambda package carries it; training imports the same file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .codec import REST
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Elbow:
+    """The elbow analysis: WCSS per k, the knee, the k used and why, plus other metrics."""
+
+    k_values: tuple[int, ...]
+    wcss: tuple[float, ...]
+    knee: int | None
+    k: int
+    k_source: str
+    extra: Json = field(default_factory=dict, metadata=REST)
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """The depth-limited tree that restates the segments as rules, and its agreement."""
+
+    max_depth: int
+    agreement: float
+    extra: Json = field(default_factory=dict, metadata=REST)
+
+
+@dataclass(frozen=True)
+class Parity:
+    """The proof that the graphs compute what scikit-learn computed (bounds, differences)."""
+
+    passed: bool
+    rows: int
+    label_agreement: float
+    extra: Json = field(default_factory=dict, metadata=REST)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """The training data: file name, sha256 and row count."""
+
+    file: str | None
+    sha256: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """How the bundle was trained: seed, algorithm, total and per-step seconds."""
+
+    seed: int
+    algorithm: str
+    seconds: float
+    step_seconds: dict[str, float]
+    extra: Json = field(default_factory=dict, metadata=REST)
+
+
+@dataclass(frozen=True)
+class SegmentStability:
+    """One final segment's mean best Jaccard over the resamples, and whether it holds."""
+
+    id: int
+    jaccard: float
+    stable: bool
+
+
+@dataclass(frozen=True)
+class Stability:
+    """The bootstrap stability check (``training/stability.py``): ARI per k (JSON keys are
+    the k as text), the stable k, the rule's k and the k kept, and per segment Jaccard."""
+
+    method: str
+    resamples: int
+    sample_size: int
+    n_init: int
+    seed: int
+    threshold: float
+    jaccard_threshold: float
+    ari_mean: dict[str, float]
+    ari_min: dict[str, float]
+    stable_k: tuple[int, ...]
+    rule: str
+    rule_k: int
+    k: int
+    reason: str
+    segments: tuple[SegmentStability, ...]
+    extra: Json = field(default_factory=dict, metadata=REST)
+
+
+@dataclass(frozen=True)
+class SegmentName:
+    """A segment id and its name (in the model the migration comes from, or goes to)."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Training rows by published segment (rows) and new segment (columns) of a retrain
+    (``training/migration.py``); ``changed`` rows left the diagonal."""
+
+    from_version: str
+    rows: int
+    changed: int
+    changed_share: float
+    from_segments: tuple[SegmentName, ...]
+    to_segments: tuple[SegmentName, ...]
+    matrix: tuple[tuple[int, ...], ...]
+    extra: Json = field(default_factory=dict, metadata=REST)

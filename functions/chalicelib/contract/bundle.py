@@ -17,14 +17,12 @@ bumps :data:`SCHEMA_VERSION`, and every reader refuses the other versions with o
 Standard library only (the Lambda package carries it; training imports the same file).
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .codec import OMIT_NONE, REST, DecodeError, decode, encode
+from .codec import OMIT_NONE, REST, DecodeError, Record, decode, encode
 from .feature import Feature
 from .training_report import (
     DataSource,
@@ -67,16 +65,16 @@ def check_schema_version(body: Any) -> None:
         )
 
 
-@dataclass(frozen=True)
-class FileEntry:
+@dataclass(frozen=True, repr=False, eq=False)
+class FileEntry(Record):
     """A file of the bundle, as ``files`` lists it: serving refuses it on a sha256 mismatch."""
 
     sha256: str
     bytes: int
 
 
-@dataclass(frozen=True)
-class Segmenter:
+@dataclass(frozen=True, repr=False, eq=False)
+class Segmenter(Record):
     """``segmenter.onnx``: raw features in, ``label``/``distances``/``scaled`` out."""
 
     file: str
@@ -89,8 +87,8 @@ def quantile_output(quantile: float) -> str:
     return f"p{round(quantile * 100):d}"
 
 
-@dataclass(frozen=True)
-class LimitModel:
+@dataclass(frozen=True, repr=False, eq=False)
+class LimitModel(Record):
     """The credit-limit benchmark: ``target`` predicted from ``features`` at ``quantiles``."""
 
     target: str
@@ -104,16 +102,16 @@ class LimitModel:
         return tuple(quantile_output(q) for q in self.quantiles)
 
 
-@dataclass(frozen=True)
-class SegmentLimit:
+@dataclass(frozen=True, repr=False, eq=False)
+class SegmentLimit(Record):
     """Which limit graph a segment uses: its own (``segment``) or the ``global`` one."""
 
     file: str
     source: str
 
 
-@dataclass(frozen=True)
-class TopFeature:
+@dataclass(frozen=True, repr=False, eq=False)
+class TopFeature(Record):
     """A feature that sets a segment apart: its standardised difference from everyone."""
 
     feature: str
@@ -121,13 +119,14 @@ class TopFeature:
     direction: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class Segment:
+@dataclass(frozen=True, repr=False, eq=False, kw_only=True)
+class Segment(Record):
     """One segment: its story for people, its profile, and the numbers scoring needs.
 
     ``std_diff`` is each feature's standardised difference from all customers (model
     space), ``example`` the member closest to the centroid; ``centroid_raw`` (the centroid
-    in original units) lets the next training keep segment ids stable.
+    in original units) lets the next training keep segment ids stable. Keys this code does
+    not type are kept in ``extra``, written back after the profile.
     """
 
     id: int
@@ -152,8 +151,8 @@ class Segment:
     INTERNAL: ClassVar[tuple[str, ...]] = ("centroid", "distance_percentiles")
 
 
-@dataclass(frozen=True)
-class SegmentMap:
+@dataclass(frozen=True, repr=False, eq=False)
+class SegmentMap(Record):
     """A 2-D PCA of model space: ``components`` [2][17], ``mean`` [17], points to draw."""
 
     components: tuple[tuple[float, ...], ...]
@@ -161,16 +160,16 @@ class SegmentMap:
     extra: Json = field(default_factory=dict, metadata=REST)
 
 
-@dataclass(frozen=True)
-class SegmentShare:
+@dataclass(frozen=True, repr=False, eq=False)
+class SegmentShare(Record):
     """A segment's share of the training rows."""
 
     id: int
     share: float
 
 
-@dataclass(frozen=True)
-class FeatureBins:
+@dataclass(frozen=True, repr=False, eq=False)
+class FeatureBins(Record):
     """One feature's training distribution: decile ``edges``, ``shares`` per bin (one more
     than the edges; bin of x = number of edges strictly below x), share of missing values."""
 
@@ -180,8 +179,8 @@ class FeatureBins:
     missing_share: float
 
 
-@dataclass(frozen=True)
-class DriftReference:
+@dataclass(frozen=True, repr=False, eq=False)
+class DriftReference(Record):
     """The training distribution that drift reports compare scored files with
     (``training/drift_reference.py`` writes it): bins per feature, in feature order."""
 
@@ -192,8 +191,8 @@ class DriftReference:
     extra: Json = field(default_factory=dict, metadata=REST)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Manifest:
+@dataclass(frozen=True, repr=False, eq=False, kw_only=True)
+class Manifest(Record):
     """``manifest.json``: everything serving needs besides the ONNX graphs.
 
     ``limit_errors`` (the credit-limit models' held-out errors) is a report section passed
@@ -246,7 +245,7 @@ class Manifest:
         return json.dumps(self.to_json(), indent=2, allow_nan=False, ensure_ascii=False).encode()
 
     @classmethod
-    def loads(cls, raw: bytes | str) -> Manifest:
+    def loads(cls, raw: bytes | str) -> "Manifest":
         """Parse ``manifest.json``; :class:`ManifestError` says what is wrong."""
         try:
             body = json.loads(raw)
@@ -255,7 +254,7 @@ class Manifest:
         return cls.from_json(body)
 
     @classmethod
-    def from_json(cls, body: Any) -> Manifest:
+    def from_json(cls, body: Any) -> "Manifest":
         """The typed manifest: the schema version first, then every section's types, then
         the rules across sections (:meth:`check`)."""
         check_schema_version(body)

@@ -25,7 +25,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 Reader = Callable[[Any, str], Any]
 """Reads one JSON value found at a path (for messages) into its Python value."""
@@ -44,6 +44,33 @@ REST: Mapping[str, bool] = {_REST: True}
 OMIT_NONE: Mapping[str, bool] = {_OMIT: True}
 """The metadata of an optional field written only when it has a value (other None fields
 are written as null), e.g. a section older documents lack."""
+
+
+class Record:
+    """The base of the manifest's classes: equality, hash and repr from the fields in order.
+
+    Declare them ``@dataclass(frozen=True, repr=False, eq=False)``: written once here rather
+    than generated for every class, these three cost nothing at import, where generating
+    them took about 0.13 ms per class (26 classes, on the cold path; docs/benchmarks.md,
+    "Manifest reading"). They behave as the generated ones do.
+    """
+
+    __slots__ = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _layout(type(self)).names)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in _layout(type(self)).names)
+        return f"{type(self).__qualname__}({fields})"
 
 
 def decode[T](cls: type[T], body: Any, where: str = "") -> T:
@@ -75,27 +102,26 @@ _READERS: dict[Any, Reader] = {}
 _LAYOUTS: dict[type, _Layout] = {}
 
 
-class _Layout(NamedTuple):
-    names: tuple[str, ...]  # the fields, in order
-    typed: frozenset[str]
-    rest: str | None  # the REST field
-    omit_none: frozenset[str]  # the OMIT_NONE fields
+class _Layout:
+    """How a dataclass is laid out in JSON: its fields in order (``names``, and as a set
+    ``typed``), its :data:`REST` field and its :data:`OMIT_NONE` fields."""
+
+    __slots__ = ("names", "omit_none", "rest", "typed")
+
+    def __init__(self, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+        self.names = tuple(f.name for f in fields)
+        self.typed = frozenset(self.names)
+        rests = [f.name for f in fields if f.metadata.get(_REST)]
+        self.rest = rests[0] if rests else None
+        self.omit_none = frozenset(f.name for f in fields if f.metadata.get(_OMIT))
 
 
 def _layout(cls: type) -> _Layout:
     """How dataclass ``cls`` is laid out in JSON (built once per class)."""
     layout = _LAYOUTS.get(cls)
     if layout is None:
-        layout = _LAYOUTS[cls] = _layout_of(cls)
+        layout = _LAYOUTS[cls] = _Layout(dataclasses.fields(cls))
     return layout
-
-
-def _layout_of(cls: type) -> _Layout:
-    fields = dataclasses.fields(cls)
-    names = tuple(f.name for f in fields)
-    rests = [f.name for f in fields if f.metadata.get(_REST)]
-    omitted = frozenset(f.name for f in fields if f.metadata.get(_OMIT))
-    return _Layout(names, frozenset(names), rests[0] if rests else None, omitted)
 
 
 # -- building readers ---------------------------------------------------------------------
@@ -211,11 +237,22 @@ def _dict_reader(item: Any) -> Reader:
     return read
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    """The fields' types: as declared (the contract's modules evaluate their annotations at
+    import, which is cheaper than ``typing.get_type_hints`` evaluating strings at the first
+    read, on the cold path), or resolved from strings for a class that postpones them."""
+    declared = {f.name: f.type for f in dataclasses.fields(cls)}
+    if any(isinstance(hint, str) for hint in declared.values()):
+        return typing.get_type_hints(cls)
+    return declared
+
+
 def _dataclass_reader(cls: type) -> Reader:
     """Every typed key (an optional one may be absent), then the rest into the rest field."""
-    hints = typing.get_type_hints(cls)
-    names, typed, rest_name, _ = _layout(cls)
-    fields = [(n, _reader(hints[n]), _is_optional(hints[n])) for n in names if n != rest_name]
+    hints = _hints(cls)
+    layout = _layout(cls)
+    typed, rest_name = layout.typed, layout.rest
+    fields = [(n, _reader(hints[n]), _is_optional(hints[n])) for n in typed if n != rest_name]
 
     def read(body: Any, where: str) -> Any:
         if not isinstance(body, dict):

@@ -13,16 +13,14 @@ order: the layout of ``manifest.json``, which ``GET /v1/model`` shows as it is.)
 Standard library only (the Lambda package carries it; training imports the same file).
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codec import REST
+from .codec import REST, Record
 
 
-@dataclass(frozen=True, slots=True)
-class Feature:
+@dataclass(frozen=True, repr=False, eq=False, slots=True)
+class Feature(Record):
     """One model input as the manifest's ``features`` lists it (fields in that order).
 
     The rule (:func:`chalicelib.contract.row.check_value` applies it): ``integer``,

@@ -10,18 +10,16 @@ field order, and each keeps the keys it does not type in ``extra``.
 Standard library only (the Lambda package carries it; training imports the same file).
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codec import REST
+from .codec import REST, Record
 
 Json = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Elbow:
+@dataclass(frozen=True, repr=False, eq=False)
+class Elbow(Record):
     """The elbow analysis: WCSS per k, the knee, the k used and why, plus other metrics."""
 
     k_values: tuple[int, ...]
@@ -32,8 +30,8 @@ class Elbow:
     extra: Json = field(default_factory=dict, metadata=REST)
 
 
-@dataclass(frozen=True)
-class Surrogate:
+@dataclass(frozen=True, repr=False, eq=False)
+class Surrogate(Record):
     """The depth-limited tree that restates the segments as rules, and its agreement."""
 
     max_depth: int
@@ -41,8 +39,8 @@ class Surrogate:
     extra: Json = field(default_factory=dict, metadata=REST)
 
 
-@dataclass(frozen=True)
-class Parity:
+@dataclass(frozen=True, repr=False, eq=False)
+class Parity(Record):
     """The proof that the graphs compute what scikit-learn computed (bounds, differences)."""
 
     passed: bool
@@ -51,8 +49,8 @@ class Parity:
     extra: Json = field(default_factory=dict, metadata=REST)
 
 
-@dataclass(frozen=True)
-class DataSource:
+@dataclass(frozen=True, repr=False, eq=False)
+class DataSource(Record):
     """The training data: file name, sha256 and row count."""
 
     file: str | None
@@ -60,8 +58,8 @@ class DataSource:
     rows: int
 
 
-@dataclass(frozen=True)
-class TrainingRun:
+@dataclass(frozen=True, repr=False, eq=False)
+class TrainingRun(Record):
     """How the bundle was trained: seed, algorithm, total and per-step seconds."""
 
     seed: int
@@ -71,8 +69,8 @@ class TrainingRun:
     extra: Json = field(default_factory=dict, metadata=REST)
 
 
-@dataclass(frozen=True)
-class SegmentStability:
+@dataclass(frozen=True, repr=False, eq=False)
+class SegmentStability(Record):
     """One final segment's mean best Jaccard over the resamples, and whether it holds."""
 
     id: int
@@ -80,8 +78,8 @@ class SegmentStability:
     stable: bool
 
 
-@dataclass(frozen=True)
-class Stability:
+@dataclass(frozen=True, repr=False, eq=False)
+class Stability(Record):
     """The bootstrap stability check (``training/stability.py``): ARI per k (JSON keys are
     the k as text), the stable k, the rule's k and the k kept, and per segment Jaccard."""
 
@@ -103,16 +101,16 @@ class Stability:
     extra: Json = field(default_factory=dict, metadata=REST)
 
 
-@dataclass(frozen=True)
-class SegmentName:
+@dataclass(frozen=True, repr=False, eq=False)
+class SegmentName(Record):
     """A segment id and its name (in the model the migration comes from, or goes to)."""
 
     id: int
     name: str
 
 
-@dataclass(frozen=True)
-class Migration:
+@dataclass(frozen=True, repr=False, eq=False)
+class Migration(Record):
     """Training rows by published segment (rows) and new segment (columns) of a retrain
     (``training/migration.py``); ``changed`` rows left the diagonal."""
 

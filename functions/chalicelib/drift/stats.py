@@ -1,10 +1,10 @@
 """Drift and migration of a scored file: pure functions, numpy and the standard library only.
 
-A file is compared with the training distribution the bundle carries (per feature,
-``Feature.drift``: the training deciles as inner cut points ``edges`` and the training
-``shares`` of the bins they make; ``manifest.drift_reference``: the training segment
-shares). Scoring paths feed it chunk by chunk, so a file of any size is summarised in
-constant memory:
+A file is compared with the training distribution the bundle carries
+(``manifest.drift_reference``: per feature the training deciles as inner cut points
+``edges`` and the training ``shares`` of the bins they make, plus the training segment
+shares) and with each feature's training range (``manifest.features``). Scoring paths
+feed it chunk by chunk, so a file of any size is summarised in constant memory:
 
     counts = new_counts(reference)                  # once per file
     add_rows(counts, reference, values, segments, labels)   # per scored chunk

@@ -97,7 +97,7 @@ def _described(column: Feature) -> Feature:
 
 FEATURES: tuple[Feature, ...] = tuple(_described(column) for column in COLUMN_RULES)
 """The row contract's columns with their words and transform; what training learns from
-the data (range, imputation value, drift bins) is added when the bundle is written."""
+the data (range, imputation value) is added when the bundle is written."""
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

@@ -130,43 +130,18 @@ def analyse(
     The fitted models are kept (``models``) so the final fit at the chosen k is reused,
     not repeated.
     """
-    low, high = k_range
-    if low < 1 or high < low:
-        raise ValueError(f"k_range must satisfy 1 <= low <= high, got {k_range}")
+    _check_range(len(scaled), k_range, k_override)
     n = len(scaled)
-    if high > n:
-        raise ValueError(f"k_range goes up to {high} but there are only {n} rows")
-    if k_override is not None and not 1 <= k_override <= n:
-        raise ValueError(f"k must be between 1 and {n}, got {k_override}")
-
     sample_size = min(n, SILHOUETTE_MAX_ROWS)
-    k_values = list(range(low, high + 1))
-    wcss: list[float] = []
-    sil: dict[int, float] = {}
-    ch: dict[int, float] = {}
-    db: dict[int, float] = {}
+    k_values = list(range(k_range[0], k_range[1] + 1))
+    quality = _Quality()
     models: dict[int, KMeansModel] = {}
     for k in tqdm(k_values, desc="elbow: k", disable=not progress, leave=False):
-        model = make_kmeans(k, seed, scalable=scalable).fit(scaled)
-        models[k] = model
-        wcss.append(float(model.inertia_))
-        if k < 2:
-            continue
-        labels = model.predict(scaled)
-        if len(np.unique(labels)) < 2:
-            continue
-        sil[k] = float(
-            silhouette_score(
-                scaled,
-                labels,
-                sample_size=sample_size if sample_size < n else None,
-                random_state=seed,
-            )
-        )
-        ch[k] = float(calinski_harabasz_score(scaled, labels))
-        db[k] = float(davies_bouldin_score(scaled, labels))
-
+        models[k] = make_kmeans(k, seed, scalable=scalable).fit(scaled)
+        quality.add(k, models[k], scaled, seed, sample_size)
+    wcss = [float(models[k].inertia_) for k in k_values]
     knee = find_knee(k_values, wcss)
+    sil = quality.silhouette
     best_sil = max(sil, key=lambda k: sil[k]) if sil else None
     k, source, notes = decide_k(k_values, knee, best_sil, k_override)
     if sample_size < n:
@@ -175,8 +150,8 @@ def analyse(
         k_values=k_values,
         wcss=wcss,
         silhouette=sil,
-        calinski_harabasz=ch,
-        davies_bouldin=db,
+        calinski_harabasz=quality.calinski_harabasz,
+        davies_bouldin=quality.davies_bouldin,
         knee=knee,
         best_silhouette_k=best_sil,
         k=k,
@@ -186,6 +161,42 @@ def analyse(
         notes=notes,
         models=models,
     )
+
+
+def _check_range(n: int, k_range: tuple[int, int], k_override: int | None) -> None:
+    low, high = k_range
+    if low < 1 or high < low:
+        raise ValueError(f"k_range must satisfy 1 <= low <= high, got {k_range}")
+    if high > n:
+        raise ValueError(f"k_range goes up to {high} but there are only {n} rows")
+    if k_override is not None and not 1 <= k_override <= n:
+        raise ValueError(f"k must be between 1 and {n}, got {k_override}")
+
+
+@dataclass
+class _Quality:
+    """The clustering quality indices per k (k >= 2 with at least two non-empty clusters)."""
+
+    silhouette: dict[int, float] = field(default_factory=dict)
+    calinski_harabasz: dict[int, float] = field(default_factory=dict)
+    davies_bouldin: dict[int, float] = field(default_factory=dict)
+
+    def add(
+        self, k: int, model: KMeansModel, scaled: NDArray[np.float64], seed: int, sample: int
+    ) -> None:
+        if k < 2:
+            return
+        labels = model.predict(scaled)
+        if len(np.unique(labels)) < 2:
+            return
+        n = len(scaled)
+        self.silhouette[k] = float(
+            silhouette_score(
+                scaled, labels, sample_size=sample if sample < n else None, random_state=seed
+            )
+        )
+        self.calinski_harabasz[k] = float(calinski_harabasz_score(scaled, labels))
+        self.davies_bouldin[k] = float(davies_bouldin_score(scaled, labels))
 
 
 def plot(result: ElbowResult, path: Path) -> None:

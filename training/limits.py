@@ -109,6 +109,39 @@ def fit_limit_models(
         return _fit_limit_models(X, y, segments, k, seed, max_fit_rows, progress)
 
 
+@dataclass
+class _Split:
+    """The rows with a known limit, float32-gridded, split into train and held-out rows."""
+
+    X: NDArray[np.float64]
+    y: NDArray[np.float64]
+    segments: NDArray[np.int64]
+    train: NDArray[np.intp]
+    test: NDArray[np.intp]
+
+    @classmethod
+    def of(
+        cls,
+        X: NDArray[np.float64],
+        y: NDArray[np.float64],
+        segments: NDArray[np.int64],
+        seed: int,
+        max_test_rows: int | None,
+    ) -> _Split:
+        known = ~np.isnan(y)
+        # Fit and judge on the float32 values the exported graph will see (see export.py).
+        X, y, segments = float32_grid(X[known]), y[known], segments[known]
+        rows = np.arange(len(y))
+        counts = np.bincount(segments)
+        stratify = segments if counts[counts > 0].min() >= 2 else None
+        train, test = train_test_split(
+            rows, test_size=TEST_SHARE, random_state=seed, stratify=stratify
+        )
+        if max_test_rows is not None and len(test) > max_test_rows:  # judging needs no more
+            test = np.sort(np.random.default_rng(seed).choice(test, max_test_rows, replace=False))
+        return cls(X, y, segments, train, test)
+
+
 def _fit_limit_models(
     X: NDArray[np.float64],
     y: NDArray[np.float64],
@@ -118,67 +151,66 @@ def _fit_limit_models(
     max_fit_rows: int | None,
     progress: bool,
 ) -> LimitModels:
-    known = ~np.isnan(y)
-    # Fit and judge on the float32 values the exported graph will see (see export.py).
-    X, y, segments = float32_grid(X[known]), y[known], segments[known]
-    rows = np.arange(len(y))
-    counts = np.bincount(segments)
-    stratify = segments if counts[counts > 0].min() >= 2 else None
-    train, test = train_test_split(rows, test_size=TEST_SHARE, random_state=seed, stratify=stratify)
-    if max_fit_rows is not None and len(test) > max_fit_rows:  # judging needs no more rows
-        test = np.sort(np.random.default_rng(seed).choice(test, max_fit_rows, replace=False))
+    split = _Split.of(X, y, segments, seed, max_fit_rows)
     bar = tqdm(total=3 * (1 + 2 * k), desc="limit models: fits", disable=not progress, leave=False)
-
-    global_eval = _fit(X[train], y[train], seed, max_fit_rows)
+    global_eval = _fit(split.X[split.train], split.y[split.train], seed, max_fit_rows)
     bar.update(3)
-    global_test = _predict(global_eval, X[test])
-    per_segment: dict[str, Any] = {}
-    use_own: list[int] = []
-    for segment in range(k):
-        seg_train = train[segments[train] == segment]
-        seg_test = test[segments[test] == segment]
-        in_test = segments[test] == segment
-        entry: dict[str, Any] = {"train_rows": len(seg_train), "test_rows": len(seg_test)}
-        if len(seg_test) == 0:
-            entry.update(source="global", reason="no held-out rows")
-            per_segment[str(segment)] = entry
-            continue
-        y_test = y[seg_test]
-        entry["global"] = _scores({q: p[in_test] for q, p in global_test.items()}, y_test)
-        constant = {
-            q: float(np.quantile(y[seg_train], q)) if len(seg_train) else np.nan for q in QUANTILES
-        }
-        entry["segment_median"] = _scores(
-            {q: np.full(len(seg_test), constant[q]) for q in QUANTILES}, y_test
-        )
-        if len(seg_train) < MIN_SEGMENT_TRAIN_ROWS:
-            entry.update(source="global", reason=f"fewer than {MIN_SEGMENT_TRAIN_ROWS} train rows")
-        else:
-            own = _fit(X[seg_train], y[seg_train], seed, max_fit_rows)
-            bar.update(3)
-            entry["segment"] = _scores(_predict(own, X[seg_test]), y_test)
-            if entry["segment"]["pinball"] < entry["global"]["pinball"]:
-                entry.update(source="segment", reason="beats the global model on held-out rows")
-                use_own.append(segment)
-            else:
-                entry.update(source="global", reason="does not beat the global model")
-        per_segment[str(segment)] = entry
-
+    global_test = _predict(global_eval, split.X[split.test])
+    per_segment = {
+        str(s): _judge_segment(split, s, global_test, seed, max_fit_rows, bar) for s in range(k)
+    }
+    use_own = [s for s in range(k) if per_segment[str(s)]["source"] == "segment"]
     errors = {
         "metric": "mean pinball loss over P25/P50/P75 and MAE of P50, on held-out rows",
         "test_share": TEST_SHARE,
-        "rows": {"train": len(train), "test": len(test)},
-        "global": _scores(global_test, y[test]),
+        "rows": {"train": len(split.train), "test": len(split.test)},
+        "global": _scores(global_test, split.y[split.test]),
         "segments": per_segment,
     }
     bar.total = bar.n + 3 * (1 + len(use_own))  # fallbacks need no fit
     bar.refresh()
-    global_models = _fit(X, y, seed, max_fit_rows)
+    global_models = _fit(split.X, split.y, seed, max_fit_rows)
     bar.update(3)
     segment_models = {}
     for segment in use_own:
-        mask = segments == segment
-        segment_models[segment] = _fit(X[mask], y[mask], seed, max_fit_rows)
+        mask = split.segments == segment
+        segment_models[segment] = _fit(split.X[mask], split.y[mask], seed, max_fit_rows)
         bar.update(3)
     bar.close()
     return LimitModels(global_models, segment_models, errors)
+
+
+def _judge_segment(
+    split: _Split,
+    segment: int,
+    global_test: dict[float, NDArray[np.float64]],
+    seed: int,
+    max_fit_rows: int | None,
+    bar: Any,
+) -> dict[str, Any]:
+    """One segment's held-out errors for the global model, its own quantiles and its own
+    model (when it has enough rows), and which one it uses (``source``) and why."""
+    seg_train = split.train[split.segments[split.train] == segment]
+    in_test = split.segments[split.test] == segment
+    seg_test = split.test[in_test]
+    entry: dict[str, Any] = {"train_rows": len(seg_train), "test_rows": len(seg_test)}
+    if len(seg_test) == 0:
+        return {**entry, "source": "global", "reason": "no held-out rows"}
+    y_train, y_test = split.y[seg_train], split.y[seg_test]
+    entry["global"] = _scores({q: p[in_test] for q, p in global_test.items()}, y_test)
+    constant = {q: float(np.quantile(y_train, q)) if len(seg_train) else np.nan for q in QUANTILES}
+    entry["segment_median"] = _scores(
+        {q: np.full(len(seg_test), constant[q]) for q in QUANTILES}, y_test
+    )
+    if len(seg_train) < MIN_SEGMENT_TRAIN_ROWS:
+        return {
+            **entry,
+            "source": "global",
+            "reason": f"fewer than {MIN_SEGMENT_TRAIN_ROWS} train rows",
+        }
+    own = _fit(split.X[seg_train], y_train, seed, max_fit_rows)
+    bar.update(3)
+    entry["segment"] = _scores(_predict(own, split.X[seg_test]), y_test)
+    if entry["segment"]["pinball"] < entry["global"]["pinball"]:
+        return {**entry, "source": "segment", "reason": "beats the global model on held-out rows"}
+    return {**entry, "source": "global", "reason": "does not beat the global model"}

@@ -80,6 +80,7 @@ def run(bundle_dir: Path, n: int) -> list[str]:
     import boto3
     from chalicelib.scoring.service import ScoringService
     from chalicelib.stores.cache import DynamoDBCache
+    from chalicelib.stores.dynamodb import Table
     from chalicelib.stores.history import DynamoDBHistory
     from moto import mock_aws
 
@@ -92,9 +93,11 @@ def run(bundle_dir: Path, n: int) -> list[str]:
     with mock_aws():
         client = boto3.client("dynamodb")
         create_tables(client, ["cache-a", "cache-b"], "history")
-        without = ScoringService(lambda: model, DynamoDBCache("cache-a", client))
-        history = DynamoDBHistory("history", client=client)
-        with_history = ScoringService(lambda: model, DynamoDBCache("cache-b", client), history)
+        without = ScoringService(lambda: model, DynamoDBCache(Table("cache-a", client)))
+        history = DynamoDBHistory(Table("history", client))
+        with_history = ScoringService(
+            lambda: model, DynamoDBCache(Table("cache-b", client)), history
+        )
         for row in warm:
             without.score_one(row)
             with_history.score_one(row)

@@ -9,6 +9,7 @@ Both run as child processes on free loopback ports and are always stopped when t
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -16,11 +17,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -199,3 +205,72 @@ def _project_overriding(functions_dir: Path, env: Mapping[str, str]) -> Iterator
         (project / ".chalice").mkdir()
         (project / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
         yield project
+
+
+Exchange = Callable[[Message, bytes, Callable[[bytes], bytes]], bytes | None]
+"""``change(headers, body, send)`` of :func:`start_proxy`, for each POST: None forwards the
+request as it is; bytes are the answer instead (``send(other_body)`` forwards a body of
+its own, with the request's headers, and returns the server's answer)."""
+
+
+@contextmanager
+def start_proxy(target_url: str, change: Exchange) -> Iterator[str]:
+    """A small HTTP proxy on loopback in front of ``target_url`` (e.g. a moto server) that
+    lets ``change`` rewrite POST exchanges; yields its URL (use it as ``AWS_ENDPOINT_URL``).
+
+    Runs on threads of the test process. An answer ``change`` makes gets a fresh
+    ``x-amz-crc32`` (DynamoDB's body checksum), so botocore reads it as DynamoDB's own.
+    """
+    target = urlsplit(target_url)
+
+    def forward(
+        method: str, path: str, headers: Message, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(HOST, target.port, timeout=60)
+        try:
+            sent = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_request(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            changed = None
+            if self.command == "POST":
+                changed = change(self.headers, body, self.send_own)
+            if changed is None:
+                status, headers, answer = forward(self.command, self.path, self.headers, body)
+            else:
+                status, answer = 200, changed
+                headers = [
+                    ("Content-Type", "application/x-amz-json-1.0"),
+                    ("x-amz-crc32", str(zlib.crc32(changed))),
+                ]
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_request
+
+        def send_own(self, body: bytes) -> bytes:
+            return forward("POST", self.path, self.headers, body)[2]
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((HOST, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -17,6 +17,7 @@ from chalicelib.scoring.scored import Scored, scored_from_text, scored_to_text
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores.breaker import CircuitBreaker
 from chalicelib.stores.cache import DynamoDBCache, ResultCache
+from chalicelib.stores.dynamodb import SharedClient, Table
 from chalicelib.stores.history import CustomerHistory, DynamoDBHistory
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ _pinned_services: dict[str, ScoringService] = {}
 _reports: ReportStore | None = None
 _history: CustomerHistory | None = None
 _history_built = False
+_dynamodb: SharedClient | None = None
 
 
 def get_settings() -> Settings:
@@ -102,17 +104,32 @@ def breaker(name: str) -> CircuitBreaker:
     )
 
 
+def dynamodb_client() -> SharedClient | None:
+    """The DynamoDB client the cache and the history share (made on first use, renewed
+    after a SnapStart restore: chalicelib.lifecycle), or None when neither table is set."""
+    settings = get_settings()
+    if not (settings.cache_table or settings.history_table):
+        return None
+    return _shared_dynamodb()
+
+
+def _shared_dynamodb() -> SharedClient:
+    global _dynamodb
+    if _dynamodb is None:
+        _dynamodb = SharedClient(timeout_seconds=get_settings().dependency_timeout_seconds)
+    return _dynamodb
+
+
 def get_cache() -> ResultCache[Scored] | None:
     """The DynamoDB cache, or None when ``CACHE_TABLE`` is unset (every row: bypass)."""
     global _cache, _cache_built
     if not _cache_built:
         settings = get_settings()
         if settings.cache_table:
+            table = Table(settings.cache_table, _shared_dynamodb(), breaker=breaker(CACHE_BREAKER))
             _cache = DynamoDBCache(
-                settings.cache_table,
+                table,
                 ttl_seconds=settings.cache_ttl_seconds,
-                breaker=breaker(CACHE_BREAKER),
-                timeout_seconds=settings.dependency_timeout_seconds,
                 encode=scored_to_text,
                 decode=scored_from_text,
             )
@@ -126,12 +143,10 @@ def get_history() -> CustomerHistory | None:
     if not _history_built:
         settings = get_settings()
         if settings.history_table:
-            _history = DynamoDBHistory(
-                settings.history_table,
-                ttl_seconds=settings.history_ttl_seconds,
-                breaker=breaker(HISTORY_BREAKER),
-                timeout_seconds=settings.dependency_timeout_seconds,
+            table = Table(
+                settings.history_table, _shared_dynamodb(), breaker=breaker(HISTORY_BREAKER)
             )
+            _history = DynamoDBHistory(table, ttl_seconds=settings.history_ttl_seconds)
         _history_built = True
     return _history
 
@@ -187,8 +202,9 @@ def reset(
 ) -> None:
     """Forget every singleton; optionally install replacements (tests, benchmarks)."""
     global _settings, _model_loader, _cache, _cache_built, _service, _reports
-    global _history, _history_built
+    global _history, _history_built, _dynamodb
     _settings, _model_loader, _service, _reports = settings, model_loader, None, None
+    _dynamodb = None
     _pinned_services.clear()
     _cache, _cache_built = cache, cache is not None
     _history, _history_built = history, history is not None

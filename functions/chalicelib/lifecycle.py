@@ -46,6 +46,7 @@ RESTORE_CHECK_SECONDS = 5.0
 #: it waits the store's whole ``load_timeout_seconds``.
 ON_DEMAND_INIT_LOAD_SECONDS = 7.0
 SNAP_START = "snap-start"
+DYNAMODB_CLIENT = "DynamoDB client"  # one client for the cache and the history tables
 
 #: Seconds each step of the last :func:`initialise` / :func:`after_restore` took.
 TIMINGS: dict[str, float] = {}
@@ -60,14 +61,15 @@ def initialise() -> None:
     """Load the model and make the clients now, so no request has to."""
     TIMINGS.clear()
     _timed("S3 client", composition.get_model_loader)
-    # Making a client is CPU work under botocore's session lock, so the DynamoDB one is
-    # made while the model load waits on S3, not beside the S3 client.
-    cache_client = threading.Thread(target=_timed, args=("cache client", _make_cache_client))
-    cache_client.start()
+    # Making a client is CPU work under botocore's session lock, so the DynamoDB one (shared
+    # by the cache and the history) is made while the model load waits on S3, not beside
+    # the S3 client.
+    dynamodb = threading.Thread(target=_timed, args=(DYNAMODB_CLIENT, _make_dynamodb_client))
+    dynamodb.start()
     model = _timed("model load", _load_model)
     if model is not None:
         _timed("first scoring", lambda: _warm_up(model))
-    cache_client.join()
+    dynamodb.join()
     observability.logger.info("initialised", extra={"init_ms": _milliseconds()})
 
 
@@ -77,18 +79,17 @@ def after_restore() -> None:
     observability.mark_cold_start()
     store = composition.get_model_loader()
     _timed("S3 client", store.reader.renew_client)
-    cache = composition.get_cache()
-    renew_cache_client: Callable[[], None] | None = getattr(cache, "renew_client", None)
-    if renew_cache_client is not None:
-        _timed("cache client", renew_cache_client)
+    dynamodb = composition.dynamodb_client()
+    if dynamodb is not None:
+        _timed(DYNAMODB_CLIENT, dynamodb.renew)
     _timed("pointer check", lambda: store.check_now(timeout=RESTORE_CHECK_SECONDS))
     observability.logger.info("restored from snapshot", extra={"restore_ms": _milliseconds()})
 
 
-def _make_cache_client() -> None:
-    cache = composition.get_cache()
-    if cache is not None:
-        getattr(cache, "client", None)  # DynamoDBCache makes its client on first use
+def _make_dynamodb_client() -> None:
+    dynamodb = composition.dynamodb_client()
+    if dynamodb is not None:
+        dynamodb.get()  # made on first use: now
 
 
 def _init_load_seconds(store_timeout: float) -> float:

@@ -7,7 +7,8 @@ Metrics, embedded metric format) per request: ``ColdStart`` (first request of a 
 ``Error<Class>`` (e.g. ``ErrorValidationFailed``, ``ErrorModelUnavailable``); and
 ``ModelLoadFailed`` when a model version cannot be loaded (logged with its reason). On every change
 of a dependency's circuit breaker: ``Breaker<Name><State>`` (e.g. ``BreakerCacheUnavailable``,
-``BreakerCacheRecovering``, ``BreakerCacheOk``) and a warning log line.
+``BreakerCacheRecovering``, ``BreakerCacheOk``) and a warning log line. ``HistoryUnrecorded``
+(sightings the history table did not take, whatever the reason).
 
 The names template.yaml alarms on are defined here once (:data:`MODEL_LOAD_FAILED`,
 :func:`breaker_metric`); tests/infra/test_template.py checks the alarms against them and
@@ -25,6 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 SERVICE = "cc-segmentation"
 NAMESPACE = "CcSegmentation"
 MODEL_LOAD_FAILED = "ModelLoadFailed"
+HISTORY_UNRECORDED = "HistoryUnrecorded"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -81,6 +83,13 @@ def model_load_failed(version: str | None, reason: str, serving: str | None) -> 
     metrics.add_metric(name=MODEL_LOAD_FAILED, unit=MetricUnit.Count, value=1)
     details = {"model_version": version, "reason": reason, "serving_version": serving}
     logger.error("model load failed", extra=details)
+
+
+def count_history_unrecorded(sightings: int) -> None:
+    """Sightings of identified customers the history table did not take (failed, skipped
+    by its breaker, or left unprocessed by DynamoDB): answered ``unavailable``, never
+    ``recorded``. Alarm on ``HistoryUnrecorded`` > 0 for long."""
+    metrics.add_metric(name=HISTORY_UNRECORDED, unit=MetricUnit.Count, value=sightings)
 
 
 def count_rows(scored: int, failed: int) -> None:

@@ -21,6 +21,7 @@ from chalicelib import composition, lifecycle, observability
 
 from tests.functions.conftest import (
     FUNCTIONS_DIR,
+    HISTORY,
     PREFIX,
     ApiFactory,
     TrainedBundle,
@@ -115,9 +116,9 @@ def test_init_loads_the_model_and_makes_the_clients_before_any_request(
     assert fetched[:2] == [f"{PREFIX}current", f"{base}manifest.json"]
     assert {base + name for name in scoring_files} <= set(fetched)
     assert set(fetched) <= {fetched[0], fetched[1], *(base + name for name in manifest["files"])}
-    cache = composition.get_cache()
-    assert cache is not None and cache._client is not None  # type: ignore[attr-defined]
-    assert set(lifecycle.TIMINGS) == {"S3 client", "model load", "first scoring", "cache client"}
+    dynamodb = composition.dynamodb_client()
+    assert dynamodb is not None and dynamodb._client is not None  # made, not on first use
+    assert set(lifecycle.TIMINGS) == {"S3 client", "model load", "first scoring", "DynamoDB client"}
 
     # The first request reads nothing from S3: the model came with the container.
     reads.keys.clear()
@@ -137,16 +138,19 @@ def test_init_without_a_model_does_not_fail_the_container(
 
 def test_after_restore_renews_clients_cold_start_flag_and_rereads_the_pointer(
     lambda_init: Client,
+    make_api: ApiFactory,
     published: str,
     bundle: TrainedBundle,
     store: ModelRegistry,
     tmp_path: Any,
 ) -> None:
+    make_api(HISTORY_TABLE=HISTORY)  # both tables: one client, renewed through one path
     lifecycle.initialise()
     model_loader = composition.get_model_loader()
-    cache = composition.get_cache()
+    cache, history = composition.get_cache(), composition.get_history()
     s3_before = model_loader.reader.s3
-    dynamodb_before = cache.client  # type: ignore[union-attr]
+    dynamodb_before = cache.table.client  # type: ignore[union-attr]
+    assert history.table.client is dynamodb_before  # type: ignore[union-attr]  # one client
     observability._cold_start = False  # the snapshot was taken after a warm-up request
     # Published and promoted after the snapshot was taken, before the restore:
     store.publish(copy_bundle(bundle, tmp_path / "v2", V2))
@@ -155,9 +159,11 @@ def test_after_restore_renews_clients_cold_start_flag_and_rereads_the_pointer(
 
     assert model_loader.version == V2  # not after MODEL_REFRESH_SECONDS: now
     assert model_loader.reader.s3 is not s3_before
-    assert cache.client is not dynamodb_before  # type: ignore[union-attr]
+    # One path renews the client of both tables.
+    assert cache.table.client is not dynamodb_before  # type: ignore[union-attr]
+    assert history.table.client is cache.table.client  # type: ignore[union-attr]
     assert observability._cold_start is True
-    assert set(lifecycle.TIMINGS) == {"S3 client", "cache client", "pointer check"}
+    assert set(lifecycle.TIMINGS) == {"S3 client", "DynamoDB client", "pointer check"}
 
 
 def test_the_hook_is_registered_with_the_runtime_library_when_it_exists(

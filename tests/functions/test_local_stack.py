@@ -10,7 +10,14 @@ import pytest
 import requests
 
 from tests.functions.conftest import TrainedBundle, create_cache_table, create_history_table
-from tests.servers import local_stage_env, moto_server, start_chalice_local, start_moto_server
+from tests.functions.stores.throttled import HoldingProxy
+from tests.servers import (
+    local_stage_env,
+    moto_server,
+    start_chalice_local,
+    start_moto_server,
+    start_proxy,
+)
 from training.registry import ModelRegistry
 
 
@@ -97,3 +104,55 @@ def test_answers_keep_coming_while_moto_hangs_and_the_cache_comes_back(
         "model_version": version,
         "cache": "ok",
     }
+
+
+@pytest.mark.slow
+def test_a_throttled_history_table_behind_a_proxy_loses_no_sighting_silently(
+    bundle: TrainedBundle, valid_row: dict[str, Any]
+) -> None:
+    """The local stack with a proxy in front of moto that holds back the tail of every
+    history BatchWriteItem: every answer over HTTP says ``unavailable`` or its sighting
+    (and its customer's latest item) is in the table."""
+    stage = local_stage_env()
+    table = stage["HISTORY_TABLE"]
+    proxy = HoldingProxy(table)
+    rows = [{**valid_row, "CUST_ID": f"C-P-{n:03d}", "BALANCE": 100.0 + n} for n in range(80)]
+    batches = [rows[:50], rows[30:80] + rows[:5]]  # the second one sees some customers again
+    with start_moto_server() as aws_url, start_proxy(aws_url, proxy) as proxy_url:
+        s3 = boto3.client("s3", endpoint_url=aws_url)
+        s3.create_bucket(Bucket=stage["MODEL_BUCKET"])
+        dynamodb = boto3.client("dynamodb", endpoint_url=aws_url)
+        create_cache_table(dynamodb, stage["CACHE_TABLE"])
+        create_history_table(dynamodb, table)
+        ModelRegistry(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path)
+        answers: list[list[Any]] = []
+        with start_chalice_local(proxy_url) as api_url:
+            for batch in batches:
+                url = f"{api_url}/v1/segment/batch"
+                response = requests.post(url, json={"customers": batch}, timeout=60)
+                assert response.status_code == 200, response.text
+                answers.append([e["result"]["history"] for e in response.json()["results"]])
+        items = scan_all(dynamodb, table)
+    sightings = {
+        (i["customer_id"]["S"], i["scored_at"]["S"]) for i in items if i["sk"]["S"] != "latest"
+    }
+    latest = {i["customer_id"]["S"]: i["scored_at"]["S"] for i in items if i["sk"]["S"] == "latest"}
+    times = sorted({when for _, when in sightings})  # one scored_at per request
+    assert len(times) == len(batches)
+    unavailable = 0
+    for batch, batch_answers, when in zip(batches, answers, times, strict=True):
+        for row, answer in zip(batch, batch_answers, strict=True):
+            customer = row["CUST_ID"]
+            if answer == {"status": "unavailable"}:
+                unavailable += 1
+                continue
+            assert (customer, when) in sightings, f"{customer} answered {answer}, not stored"
+            assert latest[customer] >= when, f"{customer}: its latest item was not taken"
+    assert proxy.held and 0 < unavailable < sum(map(len, batches))
+
+
+def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        items.extend(page["Items"])
+    return items

@@ -61,7 +61,7 @@ def test_breaker_changes_are_logged_and_counted(
     def hung(**_: Any) -> None:
         raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
 
-    cache.client.meta.events.register("before-call.dynamodb", hung)
+    cache.table.client.meta.events.register("before-call.dynamodb", hung)
     capfd.readouterr()
     assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "bypass"
     metrics = [r for r in emitted(capfd.readouterr().out) if "_aws" in r]

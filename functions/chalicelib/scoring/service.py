@@ -31,7 +31,7 @@ from chalicelib.scoring.scored import (
 )
 from chalicelib.scoring.validator import ValidRecord
 from chalicelib.stores.cache import CacheLookup, ResultCache, cache_key
-from chalicelib.stores.history import CustomerHistory, Sighting, iso
+from chalicelib.stores.history import CustomerHistory, Recorded, Sighting, iso, record_sightings
 
 Checked = ValidRecord | RowFailure
 """A row after validation: ready to score, or refused with its problems."""
@@ -128,12 +128,16 @@ def histories(
         for customer, segment in seen
         if customer
     ]
-    try:
-        previous = iter(history.record(sightings))
-    except Exception as error:  # HistoryUnavailable, or anything unforeseen: never fail
-        observability.logger.warning("history unavailable", extra={"error": str(error)[:300]})
-        return [None if not customer else History(UNAVAILABLE) for customer, _ in seen]
-    return [History(RECORDED, next(previous)) if customer else None for customer, _ in seen]
+    recorded = iter(record_sightings(history, sightings))  # never raises
+    return [_history_of(next(recorded)) if customer else None for customer, _ in seen]
+
+
+def _history_of(recorded: Recorded) -> History:
+    """A sighting the table did not take (or whose previous one it could not read) is
+    never answered as recorded (chalicelib.stores.history)."""
+    if not recorded.answerable:
+        return History(UNAVAILABLE)
+    return History(RECORDED, recorded.previous)
 
 
 def check(model: ScoringModel, row: Any) -> Checked:

@@ -5,7 +5,8 @@ under the same model returns the identical result and a new model never sees sta
 The cache is an optimisation only: any DynamoDB failure makes it report "unavailable" and
 the caller scores anyway (``cache: "bypass"``). A circuit breaker (chalicelib.stores.breaker) skips
 DynamoDB altogether after a few failures in a row, so a hung table costs a request nothing
-while it is open.
+while it is open. Client, breaker and batching come from the one DynamoDB layer
+(chalicelib.stores.dynamodb), shared with the customer history.
 """
 
 from __future__ import annotations
@@ -13,19 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from chalicelib.config import DEFAULT_DEPENDENCY_TIMEOUT_SECONDS
-from chalicelib.stores import aws
-from chalicelib.stores.breaker import OK, CircuitBreaker
+from chalicelib.stores.breaker import OK
+from chalicelib.stores.dynamodb import Table, TableUnavailable
 
 Clock = Callable[[], float]
 
@@ -34,10 +32,6 @@ RESULT_ATTRIBUTE = "result"
 VERSION_ATTRIBUTE = "model_version"
 TTL_ATTRIBUTE = "expires_at"
 
-BATCH_GET_LIMIT = 100
-BATCH_WRITE_LIMIT = 25
-UNPROCESSED_ROUNDS = 3
-
 #: The table as template.yaml declares it (the template test checks they agree), as
 #: ``create_table`` arguments for the local stack, the tests and the benchmarks.
 TABLE_DEFINITION: dict[str, Any] = {
@@ -45,21 +39,6 @@ TABLE_DEFINITION: dict[str, Any] = {
     "KeySchema": [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
     "BillingMode": "PAY_PER_REQUEST",
 }
-
-
-def dynamodb_config(timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS) -> Config:
-    """Short timeouts and a single attempt: a slow DynamoDB costs a request at most one
-    connect plus one read timeout before it is bypassed; the breaker, not retries, decides
-    when to ask again. (botocore's ``max_attempts`` counts retries, ``total_max_attempts``
-    every attempt.)"""
-    return Config(
-        connect_timeout=timeout_seconds,
-        read_timeout=timeout_seconds,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-    )
-
-
-DYNAMODB_CLIENT_CONFIG = dynamodb_config()
 
 
 def cache_key(model_version: str, values: Sequence[float | None]) -> str:
@@ -171,54 +150,34 @@ class DynamoDBCache[T]:
     expiry is also checked on read. Single writes are conditional (``attribute_not_exists``)
     so an entry is written once; bulk writes use BatchWriteItem, which cannot be
     conditional but only ever writes the same content for the same key. Every call goes
-    through ``breaker``: while it is open the cache answers "unavailable" without a call.
+    through the table's breaker (chalicelib.stores.dynamodb): while it is open the cache
+    answers "unavailable" without a call.
 
-    The client is made on first use (``client``), not here: making one costs tens of
-    milliseconds, and a container that never reads the cache need not pay them. In
-    Lambda, :mod:`chalicelib.lifecycle` makes it during init, beside the model load.
+    Keys and items DynamoDB still leaves unprocessed after the layer's retries are simply
+    misses and not cached: the cache is an optimisation, a row it does not serve is scored.
+    (History, by contrast, must say so: chalicelib.stores.history.)
+
+    ``table`` (chalicelib.stores.dynamodb) brings the client, the breaker and the retries.
     """
 
     def __init__(
         self,
-        table_name: str,
-        client: Any = None,
+        table: Table,
         ttl_seconds: int = 7 * 24 * 3600,
         clock: Clock = time.time,
-        breaker: CircuitBreaker | None = None,
-        timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS,
         encode: Callable[[T], str] = json_text,
         decode: Callable[[str], T] = json.loads,
     ) -> None:
         self.encode, self.decode = encode, decode
-        self._client = client
-        self._owns_client = client is None
-        self._client_lock = threading.Lock()
-        self._client_config = dynamodb_config(timeout_seconds)
-        self.table_name = table_name
+        self.table = table
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self.breaker = breaker or CircuitBreaker("cache")
-
-    @property
-    def client(self) -> Any:
-        """The DynamoDB client, made on first use."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = aws.client("dynamodb", self._client_config)
-        return self._client
-
-    def renew_client(self) -> None:
-        """A new client (no pooled connection) after a SnapStart restore; an injected
-        client is kept."""
-        if self._owns_client:
-            with self._client_lock:
-                self._client = aws.client("dynamodb", self._client_config)
 
     def get_many(self, keys: Sequence[str]) -> CacheLookup[T]:
         unique = list(dict.fromkeys(keys))
-        items = self.breaker.call(lambda: self._read(unique), None, aws.ERRORS)
-        if items is None:
+        try:
+            items = self.table.guarded(lambda: self._read(unique))
+        except TableUnavailable:
             return CacheLookup(available=False)
         now = self.clock()
         found = {
@@ -229,27 +188,14 @@ class DynamoDBCache[T]:
         return CacheLookup(found)
 
     def _read(self, keys: list[str]) -> list[dict[str, Any]]:
-        return self._get_one(keys[0]) if len(keys) == 1 else self._batch_get(keys)
+        if len(keys) == 1:
+            return self._get_one(keys[0])
+        return self.table.batch_get_item([{KEY_ATTRIBUTE: {"S": k}} for k in keys]).items
 
     def _get_one(self, key: str) -> list[dict[str, Any]]:
-        response = self.client.get_item(TableName=self.table_name, Key={KEY_ATTRIBUTE: {"S": key}})
+        table = self.table
+        response = table.client.get_item(TableName=table.name, Key={KEY_ATTRIBUTE: {"S": key}})
         return [response["Item"]] if "Item" in response else []
-
-    def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            chunk = keys[start : start + BATCH_GET_LIMIT]
-            request: dict[str, Any] = {
-                self.table_name: {"Keys": [{KEY_ATTRIBUTE: {"S": k}} for k in chunk]}
-            }
-            for _ in range(UNPROCESSED_ROUNDS):
-                response = self.client.batch_get_item(RequestItems=request)
-                items.extend(response.get("Responses", {}).get(self.table_name, []))
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            # Keys still unprocessed after a few rounds are simply misses.
-        return items
 
     def put_many(self, items: Mapping[str, T], model_version: str) -> bool:
         if not items:
@@ -264,19 +210,22 @@ class DynamoDBCache[T]:
             }
             for key, result in items.items()
         ]
-        return self.breaker.call(lambda: self._write(records), False, aws.ERRORS)
+        try:
+            self.table.guarded(lambda: self._write(records))
+        except TableUnavailable:
+            return False
+        return True
 
-    def _write(self, records: list[dict[str, Any]]) -> bool:
+    def _write(self, records: list[dict[str, Any]]) -> None:
         if len(records) == 1:
             self._put_one(records[0])
         else:
-            self._batch_write(records)
-        return True
+            self.table.batch_write_item(list({r[KEY_ATTRIBUTE]["S"]: r for r in records}.values()))
 
     def _put_one(self, record: dict[str, Any]) -> None:
         try:
-            self.client.put_item(
-                TableName=self.table_name,
+            self.table.client.put_item(
+                TableName=self.table.name,
                 Item=record,
                 # "key" is a DynamoDB reserved word: name it through a placeholder.
                 ConditionExpression="attribute_not_exists(#k)",
@@ -286,19 +235,5 @@ class DynamoDBCache[T]:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
-    def _batch_write(self, records: list[dict[str, Any]]) -> None:
-        unique = list({r[KEY_ATTRIBUTE]["S"]: r for r in records}.values())
-        for start in range(0, len(unique), BATCH_WRITE_LIMIT):
-            request: dict[str, Any] = {
-                self.table_name: [
-                    {"PutRequest": {"Item": r}} for r in unique[start : start + BATCH_WRITE_LIMIT]
-                ]
-            }
-            for _ in range(UNPROCESSED_ROUNDS):
-                response = self.client.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
-                if not request:
-                    break
-
     def state(self) -> str:
-        return self.breaker.state
+        return self.table.state()

@@ -10,13 +10,18 @@ holds two kinds of item per customer:
 Both carry ``expires_at`` (epoch seconds) for DynamoDB's TTL, so a customer not seen for
 ``HISTORY_TTL_SECONDS`` disappears. A single request costs one PutItem returning the old
 ``latest`` item (read and write in one atomic call) plus one PutItem for the sighting; a
-batch costs BatchGetItem (100 ids a call) and BatchWriteItem (25 items a call).
+batch costs BatchGetItem (100 ids a call) and BatchWriteItem (25 items a call), through
+the one DynamoDB layer (chalicelib.stores.dynamodb: shared client, breaker, retries of
+unprocessed keys and items under a time budget).
 
-History is informative only: any DynamoDB failure raises :class:`HistoryUnavailable`,
-which the service turns into ``history: {"status": "unavailable"}``. Calls go through a
-circuit breaker (chalicelib.stores.breaker) and a client with one attempt and short timeouts
-(``DEPENDENCY_TIMEOUT_SECONDS``), like the result cache's: a table that hangs costs one
-timeout per call until the breaker opens, then nothing until its probe.
+History is informative only, but it never claims what it did not do. Per sighting
+(:class:`Recorded`): it counts as *stored* only when DynamoDB took both its own item and
+its customer's ``latest`` item; one not stored, or whose previous sighting could not be
+read, is not :attr:`~Recorded.answerable` (the service answers ``{"status":
+"unavailable"}``), and every sighting not stored is counted (metric
+``HistoryUnrecorded``, :func:`record_sightings`). A failing or hung table
+(:class:`~chalicelib.stores.dynamodb.TableUnavailable`) stores none; its breaker then
+skips it, like the result cache's.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chalicelib.config import DEFAULT_DEPENDENCY_TIMEOUT_SECONDS, DEFAULT_HISTORY_TTL_SECONDS
-from chalicelib.stores import aws
-from chalicelib.stores.breaker import CircuitBreaker
-from chalicelib.stores.cache import dynamodb_config
+from chalicelib import observability
+from chalicelib.config import DEFAULT_HISTORY_TTL_SECONDS
+from chalicelib.stores.breaker import OK
+from chalicelib.stores.dynamodb import Table
 
 Clock = Callable[[], float]
 
@@ -39,9 +44,6 @@ SORT_ATTRIBUTE = "sk"
 TTL_ATTRIBUTE = "expires_at"
 LATEST = "latest"
 SIGHTING_PREFIX = "at#"
-BATCH_GET_LIMIT = 100
-BATCH_WRITE_LIMIT = 25
-UNPROCESSED_ROUNDS = 3
 
 #: The table as template.yaml declares it (the template test checks they agree), as
 #: ``create_table`` arguments for the local stack, the tests and the benchmarks.
@@ -58,10 +60,6 @@ TABLE_DEFINITION: dict[str, Any] = {
 }
 
 
-class HistoryUnavailable(Exception):
-    """The history table could not be read or written."""
-
-
 @dataclass(frozen=True)
 class Sighting:
     """One scoring of an identified customer."""
@@ -71,6 +69,21 @@ class Sighting:
     model_version: str
     segment: int
     segment_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a store did with one sighting: ``stored`` when the table took it;
+    ``previous`` (None: a first sighting) means something only when ``previous_known``."""
+
+    stored: bool
+    previous: Sighting | None = None
+    previous_known: bool = True
+
+    @property
+    def answerable(self) -> bool:
+        """May the answer say "recorded, and this was the previous sighting"?"""
+        return self.stored and self.previous_known
 
 
 def iso(epoch: float) -> str:
@@ -86,10 +99,10 @@ class CustomerHistory(Protocol):
         """``ok`` / ``unavailable`` / ``recovering``, without calling the table."""
         ...
 
-    def record(self, sightings: Sequence[Sighting]) -> list[Sighting | None]:
-        """Store the sightings (in order); the previous sighting of each, None for a first.
+    def record(self, sightings: Sequence[Sighting]) -> list[Recorded]:
+        """Store the sightings (in order): what became of each, with its previous sighting.
 
-        Raises HistoryUnavailable.
+        Raises TableUnavailable when the table could not be used at all.
         """
         ...
 
@@ -116,120 +129,82 @@ class InMemoryHistory:
         self.sightings: list[Sighting] = []
 
     def state(self) -> str:
-        return "ok"
+        return OK
 
-    def record(self, sightings: Sequence[Sighting]) -> list[Sighting | None]:
+    def record(self, sightings: Sequence[Sighting]) -> list[Recorded]:
         previous, latest = previous_in_order(self.latest, sightings)
         self.latest.update(latest)
         self.sightings.extend(sightings)
-        return previous
+        return [Recorded(stored=True, previous=before) for before in previous]
 
 
 class DynamoDBHistory:
-    """Sightings in DynamoDB (module docstring); the client is made on first use."""
+    """Sightings in DynamoDB (module docstring). ``table`` (chalicelib.stores.dynamodb, the
+    one DynamoDB layer) brings the client, the breaker, batching and retries."""
 
     def __init__(
-        self,
-        table_name: str,
-        client: Any = None,
-        ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS,
-        clock: Clock = time.time,
-        breaker: CircuitBreaker | None = None,
-        timeout_seconds: float = DEFAULT_DEPENDENCY_TIMEOUT_SECONDS,
+        self, table: Table, ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS, clock: Clock = time.time
     ) -> None:
-        self.table_name = table_name
+        self.table = table
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self.breaker = breaker or CircuitBreaker("history")
-        self.timeout_seconds = timeout_seconds
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb", dynamodb_config(self.timeout_seconds))
-        return self._client
 
     def state(self) -> str:
         """The breaker's ``ok`` / ``unavailable`` / ``recovering`` (for ``/v1/health``)."""
-        return self.breaker.state
+        return self.table.state()
 
-    def record(self, sightings: Sequence[Sighting]) -> list[Sighting | None]:
+    def record(self, sightings: Sequence[Sighting]) -> list[Recorded]:
         if not sightings:
             return []
-        if not self.breaker.allow():
-            raise HistoryUnavailable("skipped: the history table failed recently")
-        try:
-            if len(sightings) == 1:
-                previous = [self._record_one(sightings[0])]
-            else:
-                previous = self._record_many(sightings)
-        except (*aws.ERRORS, HistoryUnavailable) as error:
-            self.breaker.failed()
-            raise HistoryUnavailable(str(error)) from error
-        self.breaker.succeeded()
-        return previous
+        if len(sightings) == 1:
+            return [self.table.guarded(lambda: self._record_one(sightings[0]))]
+        return self.table.guarded(lambda: self._record_many(sightings))
 
-    def _record_one(self, sighting: Sighting) -> Sighting | None:
-        answer = self.client.put_item(
-            TableName=self.table_name,
-            Item=self._item(sighting, LATEST),
-            ReturnValues="ALL_OLD",
+    def _record_one(self, sighting: Sighting) -> Recorded:
+        table = self.table
+        answer = table.client.put_item(
+            TableName=table.name, Item=self._item(sighting, LATEST), ReturnValues="ALL_OLD"
         )
-        self.client.put_item(TableName=self.table_name, Item=self._item(sighting, _sk(sighting, 0)))
+        table.client.put_item(TableName=table.name, Item=self._item(sighting, _sk(sighting, 0)))
         old = answer.get("Attributes")
-        return None if not old else _sighting(old)
+        return Recorded(stored=True, previous=_sighting(old) if old else None)
 
-    def _record_many(self, sightings: Sequence[Sighting]) -> list[Sighting | None]:
-        stored = self._latest_of(list(dict.fromkeys(s.customer_id for s in sightings)))
+    def _record_many(self, sightings: Sequence[Sighting]) -> list[Recorded]:
+        deadline = self.table.retries.deadline()  # one budget for the read and the write
+        ids = list(dict.fromkeys(s.customer_id for s in sightings))
+        fetched = self.table.batch_get_item([_key(i, LATEST) for i in ids], deadline)
+        stored = {s.customer_id: s for s in map(_sighting, fetched.items)}
+        unread = {key[ID_ATTRIBUTE]["S"] for key in fetched.unprocessed}
         previous, latest = previous_in_order(stored, sightings)
         items = [self._item(s, _sk(s, n)) for n, s in enumerate(sightings)]
         items += [self._item(s, LATEST) for s in latest.values()]
-        self._write(items)
-        return previous
-
-    def _latest_of(self, ids: list[str]) -> dict[str, Sighting]:
-        found: dict[str, Sighting] = {}
-        for start in range(0, len(ids), BATCH_GET_LIMIT):
-            keys = [
-                {ID_ATTRIBUTE: {"S": i}, SORT_ATTRIBUTE: {"S": LATEST}}
-                for i in ids[start : start + BATCH_GET_LIMIT]
-            ]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys}}
-            for _ in range(UNPROCESSED_ROUNDS):
-                response = self.client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    sighting = _sighting(item)
-                    found[sighting.customer_id] = sighting
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            if request:  # a throttled table: better no answer than a wrong "first sighting"
-                raise HistoryUnavailable("history reads were throttled")
-        return found
-
-    def _write(self, items: list[dict[str, Any]]) -> None:
-        for start in range(0, len(items), BATCH_WRITE_LIMIT):
-            chunk = items[start : start + BATCH_WRITE_LIMIT]
-            request: dict[str, Any] = {
-                self.table_name: [{"PutRequest": {"Item": item}} for item in chunk]
-            }
-            for _ in range(UNPROCESSED_ROUNDS):
-                response = self.client.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
-                if not request:
-                    break
+        left = self.table.batch_write_item(items, deadline)
+        lost = {(item[ID_ATTRIBUTE]["S"], item[SORT_ATTRIBUTE]["S"]) for item in left}
+        stale = {customer for customer, sort_key in lost if sort_key == LATEST}
+        return [
+            Recorded(
+                # Taken: its own item, and its customer's latest item (what the next visit reads).
+                stored=(s.customer_id, _sk(s, n)) not in lost and s.customer_id not in stale,
+                previous=before,
+                # Unknown only where the stored latest was needed and could not be read.
+                previous_known=before is not None or s.customer_id not in unread,
+            )
+            for n, (s, before) in enumerate(zip(sightings, previous, strict=True))
+        ]
 
     def _item(self, sighting: Sighting, sort_key: str) -> dict[str, Any]:
         return {
-            ID_ATTRIBUTE: {"S": sighting.customer_id},
-            SORT_ATTRIBUTE: {"S": sort_key},
+            **_key(sighting.customer_id, sort_key),
             "scored_at": {"S": sighting.scored_at},
             "model_version": {"S": sighting.model_version},
             "segment": {"N": str(sighting.segment)},
             "segment_name": {"S": sighting.segment_name},
             TTL_ATTRIBUTE: {"N": str(int(self.clock() + self.ttl_seconds))},
         }
+
+
+def _key(customer_id: str, sort_key: str) -> dict[str, Any]:
+    return {ID_ATTRIBUTE: {"S": customer_id}, SORT_ATTRIBUTE: {"S": sort_key}}
 
 
 def _sk(sighting: Sighting, position: int) -> str:
@@ -245,3 +220,32 @@ def _sighting(item: dict[str, Any]) -> Sighting:
         segment=int(item["segment"]["N"]),
         segment_name=item["segment_name"]["S"],
     )
+
+
+def record_sightings(history: CustomerHistory, sightings: Sequence[Sighting]) -> list[Recorded]:
+    """``history.record(sightings)``, never raising: a table that failed (or anything
+    unforeseen) made every sighting not stored. Sightings not stored are counted
+    (``HistoryUnrecorded``) and logged, so no loss goes unseen."""
+    try:
+        recorded = history.record(sightings)
+    except Exception as error:  # TableUnavailable, or anything unforeseen: never fail
+        observability.logger.warning("history unavailable", extra={"error": str(error)[:300]})
+        recorded = [Recorded(stored=False)] * len(sightings)
+    else:
+        _warn_if_partial(recorded)
+    unrecorded = sum(not r.stored for r in recorded)
+    if unrecorded:
+        observability.count_history_unrecorded(unrecorded)
+    return recorded
+
+
+def _warn_if_partial(recorded: Sequence[Recorded]) -> None:
+    """One warning line when DynamoDB took or answered part of a batch (throttling)."""
+    details = {
+        "unrecorded": sum(not r.stored for r in recorded),
+        "unread": sum(not r.previous_known for r in recorded),
+    }
+    if any(details.values()):
+        observability.logger.warning(
+            "history partly unavailable", extra={**details, "sightings": len(recorded)}
+        )

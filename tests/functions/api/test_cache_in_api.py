@@ -34,7 +34,7 @@ def test_dynamodb_timeouts_mean_bypass_for_single_and_batch(
         calls.append(event_name)
         raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
 
-    cache.client.meta.events.register("before-call.dynamodb", slow)
+    cache.table.client.meta.events.register("before-call.dynamodb", slow)
     single = post_json(client, "/v1/segment", valid_row).json_body
     assert single["cache"] == "bypass"
     batch = post_json(client, "/v1/segment/batch", {"customers": [valid_row] * 3}).json_body
@@ -89,7 +89,7 @@ def test_a_hung_cache_is_skipped_while_open_and_health_never_asks_it(
         if down:
             raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
 
-    cache.client.meta.events.register("before-call.dynamodb", hung)
+    cache.table.client.meta.events.register("before-call.dynamodb", hung)
     assert client.http.get("/v1/health").json_body["cache"] == "ok"
     for _ in range(5):
         response = post_json(client, "/v1/segment", valid_row)
@@ -100,7 +100,7 @@ def test_a_hung_cache_is_skipped_while_open_and_health_never_asks_it(
     assert len(calls) == 3  # health answered from the breaker's state
 
     down = False
-    cache.breaker.cool_down_seconds = 0  # the cool-down is over
+    cache.table.breaker.cool_down_seconds = 0  # the cool-down is over
     assert client.http.get("/v1/health").json_body["cache"] == "recovering"
     assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "miss"
     assert post_json(client, "/v1/segment", valid_row).json_body["cache"] == "hit"

@@ -14,14 +14,13 @@ from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from botocore.stub import Stubber
 from chalicelib.stores.breaker import CircuitBreaker
 from chalicelib.stores.cache import (
-    DYNAMODB_CLIENT_CONFIG,
     KEY_ATTRIBUTE,
     DynamoDBCache,
     InMemoryCache,
     ResultCache,
     cache_key,
-    dynamodb_config,
 )
+from chalicelib.stores.dynamodb import Table, client_config
 from moto import mock_aws
 
 TABLE = "cc-cache-test"
@@ -49,7 +48,7 @@ def create_table(client: Any, name: str = TABLE) -> None:
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
-        client = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+        client = boto3.client("dynamodb", config=client_config())
         create_table(client)
         yield client
 
@@ -64,7 +63,7 @@ def cache(request: pytest.FixtureRequest, clock: FakeClock) -> ResultCache:
     if request.param == "memory":
         return InMemoryCache(ttl_seconds=600, clock=clock)
     client = request.getfixturevalue("dynamodb")
-    return DynamoDBCache(TABLE, client=client, ttl_seconds=600, clock=clock)
+    return DynamoDBCache(Table(TABLE, client), ttl_seconds=600, clock=clock)
 
 
 def result(n: int) -> dict[str, Any]:
@@ -135,7 +134,7 @@ def test_key_is_a_sha256_hex_digest() -> None:
 
 
 def test_dynamodb_items_carry_the_ttl_attribute(dynamodb: Any, clock: FakeClock) -> None:
-    DynamoDBCache[Any](TABLE, client=dynamodb, ttl_seconds=600, clock=clock).put_many(
+    DynamoDBCache[Any](Table(TABLE, dynamodb), ttl_seconds=600, clock=clock).put_many(
         {"k1": result(1)}, "v1"
     )
     item = dynamodb.get_item(TableName=TABLE, Key={KEY_ATTRIBUTE: {"S": "k1"}})["Item"]
@@ -144,7 +143,7 @@ def test_dynamodb_items_carry_the_ttl_attribute(dynamodb: Any, clock: FakeClock)
 
 
 def test_missing_table_is_unavailable_not_an_error(dynamodb: Any) -> None:
-    cache: DynamoDBCache[Any] = DynamoDBCache("no-such-table", client=dynamodb)
+    cache: DynamoDBCache[Any] = DynamoDBCache(Table("no-such-table", dynamodb))
     assert cache.get_many(["k1", "k2"]).available is False
     assert cache.put_many({"k1": result(1)}, "v1") is False
     assert cache.state() == "ok"  # two failures: not yet enough to open the breaker
@@ -157,13 +156,13 @@ def test_unreachable_dynamodb_is_unavailable(dynamodb: Any) -> None:
         raise ConnectTimeoutError(endpoint_url="https://dynamodb.example")
 
     dynamodb.meta.events.register("before-call.dynamodb", timeout)
-    cache: DynamoDBCache[Any] = DynamoDBCache(TABLE, client=dynamodb)
+    cache: DynamoDBCache[Any] = DynamoDBCache(Table(TABLE, dynamodb))
     assert cache.get_many(["k1"]).available is False
     assert cache.put_many({"k1": result(1), "k2": result(2)}, "v1") is False
 
 
 def test_unprocessed_keys_are_asked_again() -> None:
-    client = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+    client = boto3.client("dynamodb", config=client_config())
     item = {
         KEY_ATTRIBUTE: {"S": "k2"},
         "result": {"S": '{"x": 2}'},
@@ -182,7 +181,7 @@ def test_unprocessed_keys_are_asked_again() -> None:
             {"Responses": {TABLE: [item]}, "UnprocessedKeys": {}},
             {"RequestItems": {TABLE: {"Keys": keys[1:]}}},
         )
-        lookup = DynamoDBCache[Any](TABLE, client=client).get_many(["k1", "k2"])
+        lookup = DynamoDBCache[Any](Table(TABLE, client)).get_many(["k1", "k2"])
         stub.assert_no_pending_responses()
     assert lookup.found == {"k2": {"x": 2}}
 
@@ -241,12 +240,12 @@ def silent_server() -> Iterator[str]:
 def test_a_hung_table_opens_the_breaker_and_is_then_skipped(silent_server: str) -> None:
     """Calls that time out count as failures; once open, no request is sent at all."""
     client = boto3.client(
-        "dynamodb", endpoint_url=silent_server, config=dynamodb_config(timeout_seconds=0.2)
+        "dynamodb", endpoint_url=silent_server, config=client_config(timeout_seconds=0.2)
     )
     sent = count_requests(client)
     clock = Ticks()
     breaker = CircuitBreaker("cache", failures=2, cool_down_seconds=10, clock=clock)
-    cache: DynamoDBCache[Any] = DynamoDBCache(TABLE, client=client, breaker=breaker)
+    cache: DynamoDBCache[Any] = DynamoDBCache(Table(TABLE, client, breaker=breaker))
     for _ in range(2):
         assert cache.get_many(["k1"]).available is False
     assert sent == ["GetItem", "GetItem"]  # one attempt each: no retries
@@ -273,7 +272,7 @@ def test_the_breaker_lets_one_probe_through_and_recovers(dynamodb: Any) -> None:
     dynamodb.meta.events.register("before-call.dynamodb", fail_while_down)
     clock = Ticks()
     breaker = CircuitBreaker("cache", failures=3, cool_down_seconds=10, clock=clock)
-    cache: DynamoDBCache[Any] = DynamoDBCache(TABLE, client=dynamodb, breaker=breaker)
+    cache: DynamoDBCache[Any] = DynamoDBCache(Table(TABLE, dynamodb, breaker=breaker))
     outcomes = [cache.get_many(["k1"]).available for _ in range(6)]
     assert outcomes == [False] * 6
     assert len(sent) == 3

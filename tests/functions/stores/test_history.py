@@ -9,11 +9,20 @@ import boto3
 import pytest
 
 from tests.functions.batch.test_csv_io import post_csv
-from tests.functions.conftest import HISTORY, ApiFactory, create_history_table, post_json
+from tests.functions.conftest import (
+    HISTORY,
+    ApiFactory,
+    create_history_table,
+    emitted,
+    post_json,
+)
+from tests.functions.stores.throttled import HoldsBack, hold_back_every_write
 
 from chalicelib.scoring.scored import SegmentHeader  # isort: skip
 from chalicelib.scoring.service import histories  # isort: skip
+from chalicelib import composition  # isort: skip
 from chalicelib.stores import history  # isort: skip
+from chalicelib.stores.dynamodb import Table  # isort: skip
 
 
 @pytest.fixture
@@ -178,7 +187,7 @@ def test_a_timing_out_table_gives_unavailable_then_the_breaker_skips_it() -> Non
     now = [0.0]
     client = _Down()
     breaker = CircuitBreaker("history", failures=3, cool_down_seconds=10, clock=lambda: now[0])
-    store = history.DynamoDBHistory("t", client=client, breaker=breaker)
+    store = history.DynamoDBHistory(Table("t", client, breaker=breaker))
     for _ in range(10):
         answers = history_answers(store, [("A", 1), (None, 1), ("B", 1)])
         assert answers == [{"status": "unavailable"}, None, {"status": "unavailable"}]
@@ -202,12 +211,111 @@ def test_in_memory_and_dynamodb_histories_agree(aws: None) -> None:
     clock = iter(range(1_000, 2_000))
     stores: list[history.CustomerHistory] = [
         history.InMemoryHistory(clock=lambda: next(clock)),
-        history.DynamoDBHistory(HISTORY, client=client, clock=lambda: next(clock)),
+        history.DynamoDBHistory(Table(HISTORY, client), clock=lambda: next(clock)),
     ]
     seen = []
     for store in stores:
-        answers = []
+        answers: list[list[Any]] = []
         for segments in ([0, 1], [1], [1, 2, 2]):
             answers.append(history_answers(store, [("A", s) for s in segments]))
         seen.append([[a and a["moved"] for a in batch] for batch in answers])
     assert seen[0] == seen[1] == [[None, True], [False], [False, True, False]]
+
+
+# --- a throttled table: nothing lost silently ---------------------------------------
+
+
+def sighting_in_table(client: Any, customer: str, answer_time: str) -> bool:
+    """The customer's sighting of ``answer_time`` is stored, and its latest item says so."""
+    items = {i["sk"]["S"]: i for i in items_of(client, customer)}
+    latest = items.get(history.LATEST)
+    stored = any(
+        sk.startswith(history.SIGHTING_PREFIX) and i["scored_at"]["S"] == answer_time
+        for sk, i in items.items()
+    )
+    return stored and latest is not None and latest["scored_at"]["S"] == answer_time
+
+
+def test_writes_dynamodb_leaves_unprocessed_are_never_answered_as_recorded(aws: None) -> None:
+    """Fails before the fix: the held-back sightings were dropped and answered ``null``
+    (first sighting, recorded)."""
+    client = boto3.client("dynamodb")
+    create_history_table(client)
+    throttled = HoldsBack(client, HISTORY, writes=True)
+    store = history.DynamoDBHistory(Table(HISTORY, throttled), clock=lambda: 1_000.0)
+    customers = [f"C{i:03d}" for i in range(60)]  # 120 items: 5 BatchWriteItem requests
+    answers = history_answers(store, [(c, 1) for c in customers])
+    when = history.iso(1_000.0)
+    unavailable = [a == {"status": "unavailable"} for a in answers]
+    for customer, lost in zip(customers, unavailable, strict=True):
+        assert lost or sighting_in_table(client, customer, when), customer
+    assert any(unavailable) and not all(unavailable)  # held back: some, not all
+
+
+def test_reads_dynamodb_leaves_unprocessed_are_answered_unavailable_not_first(aws: None) -> None:
+    """Customers whose latest sighting could not be read answer ``unavailable`` (never a
+    wrong "first sighting"); the others answer their previous sighting."""
+    client = boto3.client("dynamodb")
+    create_history_table(client)
+    customers = [f"C{i:03d}" for i in range(150)]  # 2 BatchGetItem requests
+    history_answers(
+        history.DynamoDBHistory(Table(HISTORY, client), clock=lambda: 1_000.0),
+        [(c, 1) for c in customers],
+    )
+    throttled = HoldsBack(client, HISTORY, writes=False, reads=True)
+    store = history.DynamoDBHistory(Table(HISTORY, throttled), clock=lambda: 2_000.0)
+    answers: list[Any] = history_answers(store, [(c, 1) for c in customers])
+    unavailable = [a == {"status": "unavailable"} for a in answers]
+    for answer, lost in zip(answers, unavailable, strict=True):
+        assert lost or answer["previous"]["scored_at"] == history.iso(1_000.0)
+    assert any(unavailable) and not all(unavailable)
+
+
+def test_a_table_that_takes_no_write_answers_unavailable_and_counts_every_sighting(
+    make_api: ApiFactory,
+    published: str,
+    history_table: Any,
+    valid_row: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Through the API: every BatchWriteItem answered "all unprocessed" (a throttled
+    table); nothing is recorded, so no identified row may say it was."""
+    api = make_api(HISTORY_TABLE=HISTORY, POWERTOOLS_METRICS_DISABLED="false")
+    store = composition.get_history()
+    assert isinstance(store, history.DynamoDBHistory)
+    held = hold_back_every_write(store.table.client, HISTORY)
+    rows = [{**valid_row, "CUST_ID": f"C-T-{i}"} for i in range(30)]
+    rows.append({k: v for k, v in valid_row.items() if k != "CUST_ID"})
+    capfd.readouterr()
+    body = post_json(api, "/v1/segment/batch", {"customers": rows}).json_body
+    answers = [e["result"]["history"] for e in body["results"]]
+    assert answers == [{"status": "unavailable"}] * 30 + [None]
+    assert history_table.scan(TableName=HISTORY)["Count"] == 0
+    assert held and sum(held) >= 60  # sent, and sent again
+    metrics = [r for r in emitted(capfd.readouterr().out) if "_aws" in r]
+    (counted,) = [r["HistoryUnrecorded"] for r in metrics if "HistoryUnrecorded" in r]
+    # (metrics of earlier requests with metrics disabled are still queued before this one's)
+    assert (counted[-1] if isinstance(counted, list) else counted) == 30
+
+
+def test_a_store_says_what_became_of_each_sighting(aws: None) -> None:
+    client = boto3.client("dynamodb")
+    create_history_table(client)
+    store = history.DynamoDBHistory(Table(HISTORY, client), clock=lambda: 1_000.0)
+    when = history.iso(1_000.0)
+    first, other, again = (
+        history.Sighting("A", when, "v1", 1, "one"),
+        history.Sighting("B", when, "v1", 1, "one"),
+        history.Sighting("A", when, "v1", 2, "two"),
+    )
+    recorded = store.record([first, other, again])
+    assert recorded == [
+        history.Recorded(stored=True),
+        history.Recorded(stored=True),
+        history.Recorded(stored=True, previous=first),  # earlier in the same batch
+    ]
+    assert all(r.answerable for r in recorded)
+    (later,) = store.record([history.Sighting("A", history.iso(2_000.0), "v1", 2, "two")])
+    assert later == history.Recorded(stored=True, previous=again)
+    assert not history.Recorded(stored=False).answerable
+    assert not history.Recorded(stored=True, previous_known=False).answerable

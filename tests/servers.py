@@ -207,10 +207,10 @@ def _project_overriding(functions_dir: Path, env: Mapping[str, str]) -> Iterator
         yield project
 
 
-Exchange = Callable[[Message, bytes, Callable[[bytes], bytes]], bytes | None]
+Exchange = Callable[[Message, bytes, Callable[[bytes], bytes]], tuple[int, bytes] | None]
 """``change(headers, body, send)`` of :func:`start_proxy`, for each POST: None forwards the
-request as it is; bytes are the answer instead (``send(other_body)`` forwards a body of
-its own, with the request's headers, and returns the server's answer)."""
+request as it is; ``(status, body)`` is the answer instead (``send(other_body)`` forwards a
+body of its own, with the request's headers, and returns the server's answer body)."""
 
 
 @contextmanager
@@ -244,10 +244,10 @@ def start_proxy(target_url: str, change: Exchange) -> Iterator[str]:
             if changed is None:
                 status, headers, answer = forward(self.command, self.path, self.headers, body)
             else:
-                status, answer = 200, changed
+                status, answer = changed
                 headers = [
                     ("Content-Type", "application/x-amz-json-1.0"),
-                    ("x-amz-crc32", str(zlib.crc32(changed))),
+                    ("x-amz-crc32", str(zlib.crc32(answer))),
                 ]
             self.send_response(status)
             for name, value in headers:

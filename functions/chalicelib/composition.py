@@ -146,7 +146,9 @@ def get_history() -> CustomerHistory | None:
             table = Table(
                 settings.history_table, _shared_dynamodb(), breaker=breaker(HISTORY_BREAKER)
             )
-            _history = DynamoDBHistory(table, ttl_seconds=settings.history_ttl_seconds)
+            _history = DynamoDBHistory(
+                table, ttl_seconds=settings.history_ttl_seconds, writes=settings.history_writes
+            )
         _history_built = True
     return _history
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from chalicelib import composition
-from chalicelib.config import ConfigError, Settings
+from chalicelib.config import ConfigError, HistoryWrites, Settings
 
 from tests.functions.conftest import ApiFactory
 
@@ -24,6 +24,7 @@ PROBLEM = "application/problem+json"
         ({"BREAKER_FAILURES": "three"}, ["BREAKER_FAILURES"]),
         ({"DEPENDENCY_TIMEOUT_SECONDS": "0.5s"}, ["DEPENDENCY_TIMEOUT_SECONDS"]),
         ({"MODEL_LOAD_TIMEOUT_SECONDS": "-1"}, ["MODEL_LOAD_TIMEOUT_SECONDS"]),
+        ({"HISTORY_WRITES": "transaction"}, ["HISTORY_WRITES"]),
         (
             {"MODEL_REFRESH_SECONDS": "1e999", "CACHE_TTL_SECONDS": "0"},
             ["MODEL_REFRESH_SECONDS", "CACHE_TTL_SECONDS"],
@@ -43,6 +44,9 @@ def test_good_settings_still_parse() -> None:
         {"MODEL_BUCKET": "b", "MODEL_REFRESH_SECONDS": " 0.5 ", "CACHE_TTL_SECONDS": "60"}
     )
     assert (settings.refresh_seconds, settings.cache_ttl_seconds) == (0.5, 60)
+    assert settings.history_writes is HistoryWrites.TRANSACTIONS  # the default
+    batch = Settings.from_env({"MODEL_BUCKET": "b", "HISTORY_WRITES": " batch "})
+    assert batch.history_writes is HistoryWrites.BATCH
 
 
 def test_a_malformed_setting_is_logged_at_start_up_and_answered_503(

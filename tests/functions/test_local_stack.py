@@ -107,12 +107,13 @@ def test_answers_keep_coming_while_moto_hangs_and_the_cache_comes_back(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("writes", ["batch", "transactions"])
 def test_a_throttled_history_table_behind_a_proxy_loses_no_sighting_silently(
-    bundle: TrainedBundle, valid_row: dict[str, Any]
+    bundle: TrainedBundle, valid_row: dict[str, Any], writes: str
 ) -> None:
-    """The local stack with a proxy in front of moto that holds back the tail of every
-    history BatchWriteItem: every answer over HTTP says ``unavailable`` or its sighting
-    (and its customer's latest item) is in the table."""
+    """The local stack with a proxy in front of moto that holds back history writes (the
+    tail of every BatchWriteItem, every second transaction): every answer over HTTP says
+    ``unavailable`` or its sighting (and its customer's latest item) is in the table."""
     stage = local_stage_env()
     table = stage["HISTORY_TABLE"]
     proxy = HoldingProxy(table)
@@ -126,7 +127,7 @@ def test_a_throttled_history_table_behind_a_proxy_loses_no_sighting_silently(
         create_history_table(dynamodb, table)
         ModelRegistry(stage["MODEL_BUCKET"], s3_client=s3).publish(bundle.path)
         answers: list[list[Any]] = []
-        with start_chalice_local(proxy_url) as api_url:
+        with start_chalice_local(proxy_url, env={"HISTORY_WRITES": writes}) as api_url:
             for batch in batches:
                 url = f"{api_url}/v1/segment/batch"
                 response = requests.post(url, json={"customers": batch}, timeout=60)

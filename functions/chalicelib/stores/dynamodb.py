@@ -9,14 +9,16 @@ this module is the only place they are written:
 - **the breaker at the boundary** (:meth:`Table.guarded`): an AWS error or an open
   breaker becomes :class:`TableUnavailable`, the one exception the adapters handle;
 - **batched reads and writes that say what they did not do**
-  (:meth:`Table.batch_get_item`, :meth:`Table.batch_write_item`): requests cut to
-  DynamoDB's limits; keys and items DynamoDB leaves unprocessed are sent again, after a
-  short backoff that doubles, for at most ``ROUNDS`` rounds and only while the operation's
-  time budget lasts (``RETRY_BUDGET_SECONDS`` from its start; the first round is always
-  sent whole). What is still unprocessed then is *returned*, never dropped: each adapter
-  decides what it means (a cache miss, or a history row answered ``unavailable``).
+  (:meth:`Table.batch_get_item`, :meth:`Table.batch_write_item`,
+  :meth:`Table.transact_write_items`): requests cut to DynamoDB's limits; keys and items
+  DynamoDB leaves unprocessed, and transactions it cancels for throughput or a conflict,
+  are sent again, after a short backoff that doubles, for at most ``ROUNDS`` rounds and
+  only while the operation's time budget lasts (``RETRY_BUDGET_SECONDS`` from its start;
+  the first round is always sent whole). What is still not taken then is *returned*,
+  never dropped: each adapter decides what it means (a cache miss, or a history row
+  answered ``unavailable``).
 
-A partly processed batch is not a failure for the breaker: the table answered. A call that
+A partly taken batch is not a failure for the breaker: the table answered. A call that
 raises (timeout, throttling of a whole request, missing table) is.
 
 Items and keys are in DynamoDB's low-level form (``{"customer_id": {"S": "C1"}}``); the
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from chalicelib.config import DEFAULT_DEPENDENCY_TIMEOUT_SECONDS
 from chalicelib.stores import aws
@@ -46,6 +49,12 @@ Item = dict[str, Any]
 
 BATCH_GET_LIMIT: Final = 100  # keys per BatchGetItem request (DynamoDB's limit)
 BATCH_WRITE_LIMIT: Final = 25  # items per BatchWriteItem request (DynamoDB's limit)
+TRANSACT_WRITE_LIMIT: Final = 100  # actions per TransactWriteItems request (DynamoDB's limit)
+#: Why DynamoDB may cancel a transaction that is worth sending again (every other reason,
+#: e.g. ``ValidationError``, is a bug and raises). ``None`` marks the actions that were fine.
+RETRYABLE_CANCELLATIONS: Final = frozenset(
+    {"None", "ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"}
+)
 ROUNDS: Final = 4  # sends of one key or item at most: the first and three retries
 FIRST_BACKOFF_SECONDS: Final = 0.025  # before the first retry round; doubles each round
 RETRY_BUDGET_SECONDS: Final = 1.0  # no retry round starts later than this after the operation
@@ -197,6 +206,33 @@ class Table:
 
         return self._in_rounds(list(items), BATCH_WRITE_LIMIT, send, deadline)
 
+    def transact_write_items(
+        self, groups: Sequence[Sequence[Item]], deadline: float | None = None
+    ) -> list[Item]:
+        """Puts of any number of items in TransactWriteItems requests, each taken whole or
+        not at all (at twice the write units of a BatchWriteItem put).
+
+        A group (e.g. one customer's items) stays in one transaction when it fits (at most
+        ``TRANSACT_WRITE_LIMIT`` items; a longer one is cut). A transaction DynamoDB
+        cancels for throughput or a conflict (``RETRYABLE_CANCELLATIONS``) is sent again
+        like unprocessed items; returns the items of those still cancelled when the
+        retries ended. Raises the client's errors (any other cancellation too).
+        """
+
+        def send(chunk: list[list[Item]]) -> list[list[Item]]:
+            (transaction,) = chunk
+            actions = [{"Put": {"TableName": self.name, "Item": item}} for item in transaction]
+            try:
+                self.client.transact_write_items(TransactItems=actions)
+            except ClientError as error:
+                if not _cancelled_for_throughput(error):
+                    raise
+                return chunk
+            return []
+
+        left = self._in_rounds(_pack(groups, TRANSACT_WRITE_LIMIT), 1, send, deadline)
+        return [item for transaction in left for item in transaction]
+
     def _in_rounds(
         self,
         pending: list[T],
@@ -220,3 +256,27 @@ class Table:
                 left += send(pending[start : start + limit])
             pending = left
         return pending
+
+
+def _pack(groups: Sequence[Sequence[Item]], limit: int) -> list[list[Item]]:
+    """The groups in order, in lists of at most ``limit`` items, no group cut that fits."""
+    packed: list[list[Item]] = []
+    current: list[Item] = []
+    for group in groups:
+        for start in range(0, len(group), limit):
+            piece = group[start : start + limit]
+            if len(current) + len(piece) > limit:
+                packed.append(current)
+                current = []
+            current.extend(piece)
+    if current:
+        packed.append(current)
+    return packed
+
+
+def _cancelled_for_throughput(error: ClientError) -> bool:
+    """A cancelled transaction that nothing but load or a concurrent write stopped."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons", [])
+    return all(reason.get("Code", "None") in RETRYABLE_CANCELLATIONS for reason in reasons)

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from chalicelib.stores import dynamodb
 from chalicelib.stores.breaker import CircuitBreaker
 from chalicelib.stores.dynamodb import Retries, SharedClient, Table, TableUnavailable
@@ -158,3 +158,46 @@ def test_a_client_passed_in_is_kept_on_renewal(client: Any) -> None:
     shared = SharedClient(client)
     shared.renew()
     assert shared.get() is client
+
+
+def test_transactions_keep_groups_whole_and_hold_at_most_100(client: Any, clock: Clock) -> None:
+    sent = count_transactions(client)
+    layer = table(client, clock)
+    groups = [[item(3 * g), item(3 * g + 1), item(3 * g + 2)] for g in range(40)]  # 120 items
+    groups.append([item(n) for n in range(200, 450)])  # a group longer than 100 is cut
+    assert layer.transact_write_items(groups) == []
+    assert sent == [99, 21, 100, 100, 50]  # 33 groups of 3, then the other 7 and the long one
+    assert client.scan(TableName=NAME, Select="COUNT")["Count"] == 370
+
+
+def test_a_cancelled_transaction_is_sent_again_then_its_items_returned(
+    client: Any, clock: Clock
+) -> None:
+    throttled = HoldsBack(client, NAME, writes=True)  # cancels every second new transaction
+    layer = table(throttled, clock)
+    groups = [[item(2 * g), item(2 * g + 1)] for g in range(75)]  # 2 transactions: 100 + 50
+    left = layer.transact_write_items(groups)
+    assert throttled.calls["TransactWriteItems"] == 2 + 3  # the second one, three more times
+    assert clock.sleeps == [0.025, 0.05, 0.1]
+    assert [i["id"]["S"] for i in left] == [f"i{n:03d}" for n in range(100, 150)]
+    stored = {i["id"]["S"] for i in client.scan(TableName=NAME)["Items"]}
+    assert stored == {f"i{n:03d}" for n in range(100)}  # all or nothing, per transaction
+
+
+def test_a_transaction_cancelled_for_another_reason_raises(client: Any, clock: Clock) -> None:
+    layer = table(client, clock)
+    duplicate = [[item(1), item(1)]]  # one item twice in a transaction: DynamoDB refuses it
+    with pytest.raises(ClientError):
+        layer.transact_write_items(duplicate)
+    assert clock.sleeps == []
+
+
+def count_transactions(client: Any) -> list[int]:
+    """The number of actions of each TransactWriteItems the client sends."""
+    sizes: list[int] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sizes.append(len(params["TransactItems"]))
+
+    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", record)
+    return sizes

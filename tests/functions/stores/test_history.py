@@ -16,11 +16,12 @@ from tests.functions.conftest import (
     emitted,
     post_json,
 )
-from tests.functions.stores.throttled import HoldsBack, hold_back_every_write
+from tests.functions.stores.throttled import Counted, HoldsBack, hold_back_every_write
 
 from chalicelib.scoring.scored import SegmentHeader  # isort: skip
 from chalicelib.scoring.service import histories  # isort: skip
 from chalicelib import composition  # isort: skip
+from chalicelib.config import HistoryWrites  # isort: skip
 from chalicelib.stores import history  # isort: skip
 from chalicelib.stores.dynamodb import Table  # isort: skip
 
@@ -236,14 +237,18 @@ def sighting_in_table(client: Any, customer: str, answer_time: str) -> bool:
     return stored and latest is not None and latest["scored_at"]["S"] == answer_time
 
 
-def test_writes_dynamodb_leaves_unprocessed_are_never_answered_as_recorded(aws: None) -> None:
+@pytest.mark.parametrize("writes", list(HistoryWrites))
+def test_writes_dynamodb_leaves_unprocessed_are_never_answered_as_recorded(
+    aws: None, writes: HistoryWrites
+) -> None:
     """Fails before the fix: the held-back sightings were dropped and answered ``null``
-    (first sighting, recorded)."""
+    (first sighting, recorded). Batch writes leave items unprocessed, transactions are
+    cancelled (throttled)."""
     client = boto3.client("dynamodb")
     create_history_table(client)
     throttled = HoldsBack(client, HISTORY, writes=True)
-    store = history.DynamoDBHistory(Table(HISTORY, throttled), clock=lambda: 1_000.0)
-    customers = [f"C{i:03d}" for i in range(60)]  # 120 items: 5 BatchWriteItem requests
+    store = history.DynamoDBHistory(Table(HISTORY, throttled), clock=lambda: 1_000.0, writes=writes)
+    customers = [f"C{i:03d}" for i in range(60)]  # 120 items: 5 batch writes or 2 transactions
     answers = history_answers(store, [(c, 1) for c in customers])
     when = history.iso(1_000.0)
     unavailable = [a == {"status": "unavailable"} for a in answers]
@@ -258,12 +263,13 @@ def test_reads_dynamodb_leaves_unprocessed_are_answered_unavailable_not_first(aw
     client = boto3.client("dynamodb")
     create_history_table(client)
     customers = [f"C{i:03d}" for i in range(150)]  # 2 BatchGetItem requests
+    batch = HistoryWrites.BATCH  # (the reads are the point: moto's transactions are slow)
     history_answers(
-        history.DynamoDBHistory(Table(HISTORY, client), clock=lambda: 1_000.0),
+        history.DynamoDBHistory(Table(HISTORY, client), clock=lambda: 1_000.0, writes=batch),
         [(c, 1) for c in customers],
     )
     throttled = HoldsBack(client, HISTORY, writes=False, reads=True)
-    store = history.DynamoDBHistory(Table(HISTORY, throttled), clock=lambda: 2_000.0)
+    store = history.DynamoDBHistory(Table(HISTORY, throttled), clock=lambda: 2_000.0, writes=batch)
     answers: list[Any] = history_answers(store, [(c, 1) for c in customers])
     unavailable = [a == {"status": "unavailable"} for a in answers]
     for answer, lost in zip(answers, unavailable, strict=True):
@@ -319,3 +325,21 @@ def test_a_store_says_what_became_of_each_sighting(aws: None) -> None:
     assert later == history.Recorded(stored=True, previous=again)
     assert not history.Recorded(stored=False).answerable
     assert not history.Recorded(stored=True, previous_known=False).answerable
+
+
+def test_a_batch_of_1000_customers_costs_at_most_45_dynamodb_calls(aws: None) -> None:
+    """Issue 18: half of the 90 calls BatchWriteItem took (10 BatchGetItem of the latest
+    sightings, 20 TransactWriteItems of 1,000 sightings and 1,000 latest items)."""
+    client = boto3.client("dynamodb")
+    create_history_table(client)
+    counted = Counted(client)
+    now = [1_000.0]
+    store = history.DynamoDBHistory(Table(HISTORY, counted), clock=lambda: now[0])
+    customers = [f"C{i:04d}" for i in range(1000)]
+    for seen_before in (False, True):  # first sightings, then seen again
+        now[0] += 1_000
+        counted.calls.clear()
+        answers = history_answers(store, [(c, 1) for c in customers])
+        assert all((a is not None) == seen_before for a in answers)
+        assert counted.calls == {"BatchGetItem": 10, "TransactWriteItems": 20}
+    assert client.scan(TableName=HISTORY, Select="COUNT")["Count"] == 3000

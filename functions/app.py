@@ -58,7 +58,8 @@ def segment_batch() -> dict[str, Any] | Response:
 
     answer = csv_body.score_body(get_service(), http.raw_body(request), first_row)
     if http.wants_csv(request):
-        return http.csv_response(csv_body.results_csv(answer.scored), answer.warnings)
+        table = csv_body.results_csv(answer.scored)
+        return http.csv_response(table, answer.warnings, answer.tally.to_json())
     return answer.to_json()
 
 
@@ -91,6 +92,14 @@ def get_report(name: str) -> dict[str, Any]:
     from chalicelib.api import reports as monitoring
 
     return monitoring.report_body(get_reports(), name)
+
+
+@app.route("/v1/drift/report", methods=["POST"])
+def drift_report() -> dict[str, Any]:
+    from chalicelib.api import drift_report as drift_api  # not on the scoring path
+
+    request: Request = app.current_request  # type: ignore[assignment]
+    return drift_api.report_body(get_model(), http.json_body(request))
 
 
 @app.route("/v1/openapi.json", methods=["GET"])

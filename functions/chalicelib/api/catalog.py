@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api.limits import MAX_BATCH, MAX_BODY_BYTES
+from chalicelib.api.limits import MAX_BATCH, MAX_BODY_BYTES, MAX_TALLIES
 from chalicelib.contract.bundle import Manifest, Segment
 from chalicelib.contract.codec import encode
 
@@ -45,5 +45,9 @@ def model_body(manifest: Manifest) -> dict[str, Any]:
     """``GET /v1/model``: version, k, metrics and the feature schema the frontend's form uses."""
     return {
         **{key: encode(getattr(manifest, key)) for key in MODEL_KEYS},
-        "limits": {"max_batch": MAX_BATCH, "max_body_bytes": MAX_BODY_BYTES},
+        "limits": {
+            "max_batch": MAX_BATCH,
+            "max_body_bytes": MAX_BODY_BYTES,
+            "max_tallies": MAX_TALLIES,
+        },
     }

@@ -3,7 +3,9 @@
 The body is read by the row contract like any CSV file, checked against the batch limit
 (``chalicelib.api.limits``) and scored by one model through the same code as the batch
 files (``chalicelib.batch.csv_io``), so the route's results table and a batch file's are
-the same bytes for the same rows.
+the same bytes for the same rows. Each answer carries the body's drift tally
+(:mod:`chalicelib.drift.tally`), counted as a batch file counts a chunk, so a client that
+sends a file in pieces can ask ``POST /v1/drift/report`` for the whole file's drift.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from chalicelib.api.limits import batch_size_problem
 from chalicelib.batch.csv_io import ScoredRows, header_of, results_csv, score_records
+from chalicelib.batch.files import count_for_report
 from chalicelib.contract.row import (
     FILE_FIELD,
     NO_ROWS,
@@ -26,6 +29,8 @@ from chalicelib.contract.row import (
     read_csv,
     row_record,
 )
+from chalicelib.drift.reports import FileReport
+from chalicelib.drift.tally import DriftTally
 from chalicelib.errors import ValidationFailed
 from chalicelib.scoring.model import ScoringModel
 from chalicelib.scoring.scored import batch_json
@@ -36,16 +41,19 @@ __all__ = ["CsvBatch", "read_body", "results_csv", "score_body"]
 
 @dataclass(frozen=True)
 class CsvBatch:
-    """A scored CSV body: its rows, and what its header said that did not stop it (unknown
-    columns ignored, optional columns absent)."""
+    """A scored CSV body: its rows, what its header said that did not stop it (unknown
+    columns ignored, optional columns absent), and the drift counts of its scored rows."""
 
     scored: ScoredRows
     warnings: tuple[FieldProblem, ...]
+    tally: DriftTally
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON answer: the batch answer with each entry's file ``row``, and the warnings."""
+        """The JSON answer: the batch answer with each entry's file ``row``, the warnings and
+        the drift tally."""
         body = batch_json(self.scored.batch, self.scored.rows)
         body["warnings"] = [w.to_json() for w in self.warnings]
+        body["drift_tally"] = self.tally.to_json()
         return body
 
 
@@ -84,4 +92,12 @@ def score_body(service: ScoringService, data: bytes, first_row: int) -> CsvBatch
     Cache and history are used as for a JSON batch."""
     model = service.get_model()
     check, records = read_body(data, model, first_row)
-    return CsvBatch(score_records(service, model, records), (*check.warnings, *check.notes))
+    scored = score_records(service, model, records)
+    return CsvBatch(scored, (*check.warnings, *check.notes), _tally(model, records, scored))
+
+
+def _tally(model: ScoringModel, records: list[RowRecord], scored: ScoredRows) -> DriftTally:
+    """The body's drift counts, as a batch file counts one chunk (its scored rows)."""
+    counter = FileReport(model.manifest, model.version)
+    count_for_report(counter, records, scored)
+    return DriftTally(model.version, len(records), counter.counts)

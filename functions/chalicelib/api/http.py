@@ -103,14 +103,20 @@ def first_row(request: Request) -> int:
 
 
 WARNINGS_HEADER = "X-Column-Warnings"
+TALLY_HEADER = "X-Drift-Tally"
 
 
-def csv_response(text: str, warnings: Sequence[FieldProblem] = ()) -> Response:
+def csv_response(
+    text: str, warnings: Sequence[FieldProblem] = (), tally: Mapping[str, Any] | None = None
+) -> Response:
     """A CSV answer (the results table); the header's warnings, if any, as ASCII JSON in
-    ``X-Column-Warnings`` (the table itself has no room for them)."""
+    ``X-Column-Warnings`` and the body's drift tally in ``X-Drift-Tally`` (the table itself
+    has no room for them)."""
     headers: dict[str, str | list[str]] = {"Content-Type": f"{CSV_TYPE}; charset=utf-8"}
     if warnings:
         headers[WARNINGS_HEADER] = json.dumps([w.to_json() for w in warnings], ensure_ascii=True)
+    if tally is not None:
+        headers[TALLY_HEADER] = json.dumps(tally, ensure_ascii=True, separators=(",", ":"))
     return Response(body=text, status_code=200, headers=headers)
 
 

@@ -185,7 +185,7 @@ def test_model_route_has_the_feature_schema_and_limits(api: Client, bundle: Trai
     assert body["elbow"] == manifest["elbow"]
     assert body["stability"] == manifest["stability"]
     assert body["migration"] is None  # the session bundle is a first training
-    assert body["limits"] == {"max_batch": 1000, "max_body_bytes": 2097152}
+    assert body["limits"] == {"max_batch": 1000, "max_body_bytes": 2097152, "max_tallies": 500}
 
 
 def test_health(api: Client, published: str) -> None:

@@ -32,6 +32,7 @@ OPENAPI = FUNCTIONS_DIR / "chalicelib" / "api" / "openapi.json"
 schema = schemathesis.openapi.from_path(OPENAPI)
 # The methods API Gateway passes to the function (and chalice local's server implements).
 GATEWAY_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+DRIFT_REPORT = "/v1/drift/report"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,12 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, local_api
         return  # chalice local's HTTP server answers e.g. TRACE itself (501), before the app
     # A CSV body is a string to the schema; which strings are valid CSV files is the row
     # contract's business (tests/functions/test_conformance.py), so a schema-valid CSV body
-    # may be refused with a 400. Every other check still applies (never a 500, shapes...).
-    excluded: list[Any] = [positive_data_acceptance] if case.media_type == "text/csv" else []
+    # may be refused with a 400. Likewise a drift tally's counts must agree with each other
+    # and with the model serving (features, bins, segments, version), which no schema says
+    # (tests/functions/api/test_drift_report.py). Every other check still applies (never a
+    # 500, shapes...).
+    refusable = case.media_type == "text/csv" or case.operation.path == DRIFT_REPORT
+    excluded: list[Any] = [positive_data_acceptance] if refusable else []
     case.call_and_validate(base_url=local_api, timeout=30, excluded_checks=excluded)
 
 
@@ -95,3 +100,22 @@ def test_health_schema_has_the_codes_statuses_and_reasons() -> None:
     ]
     for state in states:
         jsonschema.validate(health_body(state, None, None), health)
+
+
+def test_drift_tally_schemas_are_the_codes_shapes_and_limits() -> None:
+    """One definition: the tally's fields and the route's limits are the code's."""
+    from chalicelib.api.limits import MAX_BATCH, MAX_BODY_BYTES, MAX_TALLIES
+    from chalicelib.drift.tally import COUNT_KEYS, MAX_COUNT, MAX_VERSION_LENGTH, TALLY_KEYS
+
+    schemas = json.loads(OPENAPI.read_text())["components"]["schemas"]
+    assert schemas["DriftTally"]["required"] == list(TALLY_KEYS)
+    assert schemas["DriftTally"]["properties"]["model_version"]["maxLength"] == MAX_VERSION_LENGTH
+    assert schemas["DriftCounts"]["required"] == list(COUNT_KEYS)
+    assert schemas["DriftCounts"]["properties"]["rows"]["maximum"] == MAX_COUNT
+    assert schemas["DriftReportRequest"]["properties"]["tallies"]["maxItems"] == MAX_TALLIES
+    limits = schemas["ModelResponse"]["properties"]["limits"]["properties"]
+    assert {k: v["const"] for k, v in limits.items()} == {
+        "max_batch": MAX_BATCH,
+        "max_body_bytes": MAX_BODY_BYTES,
+        "max_tallies": MAX_TALLIES,
+    }

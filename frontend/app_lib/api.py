@@ -23,6 +23,7 @@ STATIC_TTL_SECONDS = 300
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 120.0
 WARNINGS_HEADER = "x-column-warnings"
+TALLY_HEADER = "x-drift-tally"
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,12 @@ def score(settings: Settings, customer: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CsvAnswer:
-    """The API's results table (CSV bytes as sent) and what it said about the columns."""
+    """The API's results table (CSV bytes as sent), what it said about the columns, and the
+    drift tally of the rows it scored (passed back to :func:`drift_report` as it came)."""
 
     table: bytes
     warnings: list[FieldError] = field(default_factory=list)
+    tally: dict[str, Any] | None = None
 
 
 def score_csv(settings: Settings, body: bytes, first_row: int) -> CsvAnswer:
@@ -188,7 +191,22 @@ def score_csv(settings: Settings, body: bytes, first_row: int) -> CsvAnswer:
         for w in listed
         if isinstance(w, dict)
     ]
-    return CsvAnswer(response.content, warnings)
+    return CsvAnswer(response.content, warnings, _json_header(response, TALLY_HEADER))
+
+
+def _json_header(response: requests.Response, name: str) -> dict[str, Any] | None:
+    """A header holding a JSON object, or None when absent or not one."""
+    try:
+        value = json.loads(response.headers.get(name) or "null")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def drift_report(settings: Settings, name: str, tallies: list[dict[str, Any]]) -> dict[str, Any]:
+    """``POST /v1/drift/report``: ``{"tally": <their sum>, "report": <its drift report>}``
+    for the drift tallies of a file's pieces (nothing is stored)."""
+    return _request("POST", settings, "/v1/drift/report", {"name": name, "tallies": tallies})
 
 
 def list_reports(settings: Settings, limit: int = 20) -> dict[str, Any]:

@@ -4,7 +4,9 @@ The page keeps no rules of its own about the file's content: the API reads every
 header with the product's row contract and answers its results table as CSV (the same
 table the S3 batch function writes). This module only cuts a long file into pieces the
 API accepts (at most ``max_batch`` rows each, header repeated, ``first_row`` telling the
-API where the piece starts so row numbers stay those of the file) and joins the answers.
+API where the piece starts so row numbers stay those of the file) and joins the answers:
+the results tables, and the drift tallies, which the API adds up into the file's drift
+report (:func:`whole_file_report`; the page adds nothing itself).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -113,6 +116,29 @@ def score_all(
         on_progress(done)
     head, _, first = tables[0].partition(b"\n")
     return head + b"\n" + first + b"".join(t.partition(b"\n")[2] for t in tables[1:])
+
+
+AskReport = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+def whole_file_report(
+    tallies: list[dict[str, Any]], ask: AskReport, per_request: int
+) -> dict[str, Any]:
+    """The drift report of the whole file from its pieces' tallies.
+
+    ``ask`` is ``POST /v1/drift/report``, which adds tallies up and answers their sum as a
+    tally too: past ``per_request`` tallies (the API's ``max_tallies``), the sum so far goes
+    with the next ones, so a file of any number of pieces is added up by the API alone.
+    """
+    if not tallies or per_request < 2:
+        raise ValueError("at least one tally, and room for two per request")
+    answer = ask(tallies[:per_request])
+    rest = tallies[per_request:]
+    while rest:
+        answer = ask([answer["tally"], *rest[: per_request - 1]])
+        rest = rest[per_request - 1 :]
+    report: dict[str, Any] = answer["report"]
+    return report
 
 
 def read_results(table: bytes) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """The drift summary of a scored file and its migration since the previous run, as the
 Monitoring page shows them.
 
-Everything shown comes from a report the API built (``GET /v1/reports/{name}``): the
-thresholds too, so no rule is restated here.
+Everything shown comes from a report the API built (``GET /v1/reports/{name}`` for a file
+the batch function scored, ``POST /v1/drift/report`` for one the Batch page sent in pieces):
+the thresholds too, so no rule is restated here.
 """
 
 from __future__ import annotations

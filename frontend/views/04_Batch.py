@@ -2,7 +2,9 @@
 
 The file goes to the API as CSV; the API reads it with the product's row contract and
 answers its results table, which is what the page shows and what the download holds
-(byte for byte the table the S3 batch function writes for the same file).
+(byte for byte the table the S3 batch function writes for the same file). Each answer also
+carries the drift counts of its piece; the API adds them up into the drift report of the
+whole file, shown as the Monitoring page shows a report (nothing is stored).
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pandas as pd
 import streamlit as st
-from app_lib import api, batch, charts, config, ui
+from app_lib import api, batch, charts, config, drift_view, ui
+from app_lib.config import Settings
 
 RESULTS_KEY = "batch_results"
 DEFAULT_MAX_BATCH = 1000
+DEFAULT_MAX_TALLIES = 500
 
 
-def _score(upload: batch.Upload, model: dict[str, Any], fingerprint: str) -> None:
+def _score(upload: batch.Upload, model: dict[str, Any], name: str, fingerprint: str) -> None:
     settings = config.current()
     size = int((model.get("limits") or {}).get("max_batch") or DEFAULT_MAX_BATCH)
     total = max(upload.size, 1)
@@ -27,10 +32,12 @@ def _score(upload: batch.Upload, model: dict[str, Any], fingerprint: str) -> Non
         progress.progress(done / total, text=f"Scored {done:,} of {upload.size:,}")
 
     warnings: list[api.FieldError] = []
+    tallies: list[dict[str, Any] | None] = []
 
     def send(body: bytes, first_row: int) -> bytes:
         answer = api.score_csv(settings, body, first_row)
         warnings[:] = answer.warnings  # every piece has the same header
+        tallies.append(answer.tally)
         return answer.table
 
     try:
@@ -39,8 +46,26 @@ def _score(upload: batch.Upload, model: dict[str, Any], fingerprint: str) -> Non
         progress.empty()
         st.session_state[RESULTS_KEY] = {"fingerprint": fingerprint, "error": error}
         return
-    stored = {"fingerprint": fingerprint, "table": table, "warnings": warnings}
+    drift = _drift_report(settings, model, name, tallies)
+    stored = {"fingerprint": fingerprint, "table": table, "warnings": warnings, "drift": drift}
     st.session_state[RESULTS_KEY] = stored
+
+
+def _drift_report(
+    settings: Settings, model: dict[str, Any], name: str, tallies: list[dict[str, Any] | None]
+) -> dict[str, Any] | api.ApiError:
+    """The whole file's drift report, added up by the API from the pieces' tallies, or why
+    there is none (e.g. a model promoted while the file was being scored)."""
+    sent = [t for t in tallies if t is not None]
+    if not sent or len(sent) < len(tallies):
+        return api.ApiError("The API sent no drift counts with its answers.")
+    per_request = int((model.get("limits") or {}).get("max_tallies") or DEFAULT_MAX_TALLIES)
+    try:
+        return batch.whole_file_report(
+            sent, lambda part: api.drift_report(settings, name, part), per_request
+        )
+    except api.ApiError as error:
+        return error
 
 
 def _show_refusal(error: api.ApiError) -> None:
@@ -49,8 +74,21 @@ def _show_refusal(error: api.ApiError) -> None:
         st.error(f"`{problem.field}`: {problem.message}")
 
 
-def _show_results(table: bytes, file_name: str) -> None:
-    results = batch.read_results(table)
+def _show_drift(drift: dict[str, Any] | api.ApiError, labels: dict[str, str]) -> None:
+    """The file's drift summary, the very view of the Monitoring page."""
+    st.subheader("Drift against training")
+    st.caption(
+        "The whole file against the training data of the model that scored it, as the "
+        "Monitoring page shows a file the batch function scored. The file is not stored, "
+        "and there is no migration to show: an uploaded file has no previous run."
+    )
+    if isinstance(drift, api.ApiError):
+        ui.show_api_error(drift, "build the drift summary")
+        return
+    drift_view.show_summary(drift, labels)
+
+
+def _show_results(results: pd.DataFrame) -> None:
     scored = int((results[batch.STATUS] == batch.SCORED).sum())
     one, two, three = st.columns(3)
     one.metric("Rows", f"{len(results):,}")
@@ -77,6 +115,8 @@ def _show_results(table: bytes, file_name: str) -> None:
             used = failed.loc[:, (failed != "").any()]  # row, id, status, errors...
             st.dataframe(used, hide_index=True, width="stretch")
 
+
+def _show_table(table: bytes, results: pd.DataFrame, file_name: str) -> None:
     st.subheader("Results")
     st.download_button(
         "Download results (CSV)",
@@ -109,14 +149,17 @@ def main() -> None:
     if stored is None or stored["fingerprint"] != fingerprint:
         if not st.button(f"Score {parts.size:,} rows", type="primary"):
             st.stop()
-        _score(parts, model, fingerprint)
+        _score(parts, model, upload.name, fingerprint)
         stored = st.session_state[RESULTS_KEY]
     if "error" in stored:
         _show_refusal(stored["error"])
         st.stop()
     for warning in stored["warnings"]:
         st.warning(f"`{warning.field}`: {warning.message}")
-    _show_results(stored["table"], upload.name)
+    results = batch.read_results(stored["table"])
+    _show_results(results)
+    _show_drift(stored["drift"], ui.feature_labels(model.get("features") or []))
+    _show_table(stored["table"], results, upload.name)
 
 
 if __name__ == "__main__":

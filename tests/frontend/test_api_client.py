@@ -8,7 +8,9 @@ import pytest
 from app_lib import api, batch
 from app_lib.config import Settings
 
-from tests.frontend.stack import free_port
+from tests.frontend.stack import ROOT, free_port
+
+DATA = ROOT / "data" / "CC_GENERAL.csv"
 
 
 @pytest.fixture
@@ -65,3 +67,32 @@ def test_piece_over_the_byte_limit_is_split_not_lost(
     assert list(results["row"]) == [str(n) for n in range(2, 1002)]
     assert (results["status"] == "error").all()
     assert results["errors"].str.startswith("BALANCE: must be a number, got 'xxx").all()
+
+
+def test_pieces_tallies_come_back_and_add_up_over_http(settings: Settings) -> None:
+    """Real pieces of the real data, their tallies read from the answers' header, added by
+    the API in one request or folded two at a time: the same report."""
+    lines = DATA.read_text().splitlines()[:2501]
+    upload = batch.split(("\n".join(lines) + "\n").encode())
+    tallies: list[dict[str, Any]] = []
+
+    def send(body: bytes, first_row: int) -> bytes:
+        answer = api.score_csv(settings, body, first_row)
+        assert answer.tally is not None
+        tallies.append(answer.tally)
+        return answer.table
+
+    batch.score_all(upload, 1000, send, lambda done: None)
+    assert [t["data_rows"] for t in tallies] == [1000, 1000, 500]
+
+    def ask(part: list[dict[str, Any]]) -> dict[str, Any]:
+        return api.drift_report(settings, "sample.csv", part)
+
+    at_once = batch.whole_file_report(tallies, ask, 500)
+    folded = batch.whole_file_report(tallies, ask, 2)
+    assert at_once["name"] == "sample.csv" and at_once["rows"] == 2500
+    assert {**folded, "created_at": ""} == {**at_once, "created_at": ""}
+    with pytest.raises(api.ApiError) as caught:
+        api.drift_report(settings, "sample.csv", [{**tallies[0], "model_version": "V0"}])
+    assert caught.value.status == 400
+    assert [e.field for e in caught.value.errors] == ["tallies[0].model_version"]

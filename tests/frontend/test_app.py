@@ -284,6 +284,58 @@ def test_batch_page_shows_the_apis_column_warnings(api_env: str) -> None:
     assert app.download_button
 
 
+def test_batch_page_shows_the_files_drift_as_the_monitoring_page_would(
+    api_env: str, scored_reports: str
+) -> None:
+    """The rows of the stored report ``scored_reports`` (1,500 real customers, balances and
+    purchases tripled), uploaded: two pieces, one drift summary, the stored report's numbers."""
+    header, rows = _real_rows(1500)
+    for name in ("BALANCE", "PURCHASES"):
+        at = header.index(name)
+        for row in rows:
+            row[at] = str(float(row[at]) * 3)
+    stored = api_get(api_env, f"/v1/reports/{scored_reports}")
+    app = open_page(BATCH)
+    app.file_uploader[0].set_value(("tripled.csv", _csv(header, rows), "text/csv")).run()
+    [score] = [button for button in app.button if button.label.startswith("Score 1,500")]
+    score.click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "Drift against training" in texts(app.subheader)
+    assert any("Retrain" in text for text in texts(app.error))
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Scored rows"] == "1,500"
+    assert metrics["Worst PSI"] == f"{stored['worst_psi']['psi']:.3f}"
+    flagged = app.dataframe[1].value  # [0] is the rows per segment
+    assert list(flagged["PSI"]) == [f["psi"] for f in stored["flags"]]
+    assert {"Balance", "Purchases"} <= set(flagged["variable"])
+    # Rows per segment, then the summary's segment shares and PSI per feature.
+    assert len(app.get("vega_lite_chart")) == 3
+    assert not any("Migration" in text for text in texts(app.subheader))  # no previous run
+
+
+def test_batch_results_stand_when_the_drift_summary_cannot_be_built(
+    api_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E.g. a model promoted while the file was scored: the API refuses the tallies, the
+    page says why under the drift heading and still shows and offers the results."""
+    from app_lib import api
+
+    def refused(*_: Any) -> dict[str, Any]:
+        errors = [api.FieldError("tallies[1].model_version", "was counted with model 'V0'")]
+        raise api.ApiError("The API answered 400 Invalid request", 400, errors)
+
+    monkeypatch.setattr(api, "drift_report", refused)
+    header, rows = _real_rows(5)
+    app = open_page(BATCH)
+    app.file_uploader[0].set_value(("few.csv", _csv(header, rows), "text/csv")).run()
+    [score] = [button for button in app.button if button.label.startswith("Score 5")]
+    score.click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any(e.startswith("Could not build the drift summary.") for e in texts(app.error))
+    assert "Drift against training" in texts(app.subheader)
+    assert app.download_button
+
+
 # --- monitoring -----------------------------------------------------------------------------
 
 

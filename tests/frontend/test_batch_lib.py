@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import pytest
 from app_lib import batch  # frontend/ is on sys.path (tests/frontend/conftest.py)
@@ -68,3 +69,20 @@ def test_what_is_not_csv_text_goes_to_the_api_whole() -> None:
     for data in (b"", "BALANCE\n\xe9\n".encode("latin-1")):
         batch.score_all(batch.split(data), 2, keep, lambda _: None)
     assert sent == [b"", "BALANCE\n\xe9\n".encode("latin-1")]
+
+
+def test_the_api_adds_up_the_tallies_a_request_at_a_time() -> None:
+    """Stands in for ``POST /v1/drift/report``: numbers as tallies, their sum as the answer."""
+    asked: list[list[int]] = []
+
+    def ask(tallies: list[Any]) -> dict[str, Any]:
+        asked.append(list(tallies))
+        return {"tally": sum(tallies), "report": {"total": sum(tallies)}}
+
+    assert batch.whole_file_report([1, 2, 3, 4, 5, 6, 7], ask, 3) == {"total": 28}  # type: ignore[list-item]
+    assert asked == [[1, 2, 3], [6, 4, 5], [15, 6, 7]]  # each sum goes with the next ones
+    asked.clear()
+    assert batch.whole_file_report([1, 2], ask, 500) == {"total": 3}  # type: ignore[list-item]
+    assert asked == [[1, 2]]
+    with pytest.raises(ValueError):
+        batch.whole_file_report([], ask, 500)

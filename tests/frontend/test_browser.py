@@ -102,6 +102,7 @@ def test_every_page_renders_in_chromium(ui_url: str, tmp_path: Path) -> None:
         browser.wait_until_idle(driver)
         screenshot(driver, "model.png", tmp_path)
 
+        driver.set_window_size(1440, 2500)
         go_to(driver, "batch")
         browser.wait_for_text(driver, "Choose a file to begin.")
         sample = tmp_path / "customers.csv"
@@ -111,6 +112,11 @@ def test_every_page_renders_in_chromium(ui_url: str, tmp_path: Path) -> None:
         upload.send_keys(str(sample))
         browser.click_button(driver, "Score 1,200 rows", timeout=60)
         browser.wait_for_text(driver, "Rows per segment", timeout=180)
+        # The drift summary of both pieces together, as the Monitoring page shows one.
+        browser.wait_for_text(driver, "Drift against training", timeout=60)
+        browser.wait_for_text(driver, "Drift per variable (PSI)")
+        browser.wait_for_text(driver, "Segment shares: now vs training")
+        browser.wait_for_text(driver, "Scored rows")
         browser.wait_until_idle(driver)
         screenshot(driver, "batch.png", tmp_path)
     for name in ("home.png", "segments.png", "model.png", "batch.png"):

@@ -13,7 +13,7 @@ Standard library only (the Lambda package carries it; training imports the same 
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codec import REST, Record
+from .codec import OMIT_NONE, REST, Record
 
 Json = dict[str, Any]
 
@@ -50,12 +50,33 @@ class Parity(Record):
 
 
 @dataclass(frozen=True, repr=False, eq=False)
+class Sample(Record):
+    """The rows the models were fitted on: a seeded uniform sample of the data's rows.
+
+    ``rows`` were drawn (``method``, ``seed``) of the ``capacity`` asked for (None: every
+    row); ``segment_sizes`` are the sample's own rows per segment id. ``from_sample`` and
+    ``from_every_row`` name the manifest's figures (paths such as ``segments[].size``)
+    computed on the sample and counted over every row of the data.
+    """
+
+    rows: int
+    capacity: int | None
+    seed: int
+    method: str
+    segment_sizes: tuple[int, ...]
+    from_sample: tuple[str, ...]
+    from_every_row: tuple[str, ...]
+
+
+@dataclass(frozen=True, repr=False, eq=False)
 class DataSource(Record):
-    """The training data: file name, sha256 and row count."""
+    """The training data: file name, sha256 and row count (every row of the file), and
+    the sample the models were fitted on (None in bundles trained before samples)."""
 
     file: str | None
     sha256: str
     rows: int
+    sample: Sample | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, repr=False, eq=False)

@@ -23,6 +23,7 @@ from chalicelib.contract.bundle import MANIFEST_NAME, FileEntry, Manifest
 from chalicelib.contract.feature import Feature
 from numpy.typing import NDArray
 
+from training.population import Population
 from training.schema import FEATURES
 
 _LIBRARIES = (
@@ -67,20 +68,18 @@ def _number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def feature_catalogue(
-    raw: NDArray[np.float64], defaults: NDArray[np.float64]
-) -> tuple[Feature, ...]:
+def feature_catalogue(population: Population, defaults: NDArray[np.float64]) -> tuple[Feature, ...]:
     """The manifest's ``features``: the catalogue's features completed with what training
-    learnt of each column (range, imputation value)."""
+    learnt of each column: the range over every row of the data, the imputation value (the
+    preprocessor's median, from the rows fitted on)."""
     catalogue = []
     for column, feature in enumerate(FEATURES):
-        values = raw[:, column]
-        seen = values[~np.isnan(values)]
+        low, high = population.minimum[column], population.maximum[column]
         catalogue.append(
             replace(
                 feature,
-                train_min=_number(seen.min()) if len(seen) else None,
-                train_max=_number(seen.max()) if len(seen) else None,
+                train_min=None if np.isnan(low) else _number(low),
+                train_max=None if np.isnan(high) else _number(high),
                 default=_number(defaults[column]),
             )
         )

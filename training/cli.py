@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from threadpoolctl import threadpool_limits
 
-from training.data import file_sha256
+from training.data import DataFileError
+from training.progress import ReadProgress
 from training.registry import (
     DEFAULT_PREFIX,
     STATUSES,
@@ -36,13 +37,22 @@ from training.registry import (
     VersionInfo,
     load_bundle,
 )
-from training.validation import ValidationResult, min_rows_for, validate_file
+from training.sources import DataInput, open_data
+from training.validation import Scan, min_rows_for, scan, unreadable
 
 if TYPE_CHECKING:
     from chalicelib.contract.bundle import Manifest
     from mypy_boto3_s3 import S3Client
 
     from training.migration import PublishedModel
+
+DATA_HELP = (
+    "customer data: a local path or s3://bucket/key; CSV, gzip-compressed CSV or Parquet "
+    "(told by the file's first bytes)"
+)
+DEFAULT_SAMPLE_ROWS = 200_000
+"""Rows fitted on by default (docs/training.md, "Training on a whole customer base"): the
+largest sample that still gets exact KMeans (``training.clustering.SCALABLE_ROWS``)."""
 
 ENV_BUCKET = "MODEL_BUCKET"
 ENV_PREFIX = "MODEL_PREFIX"
@@ -89,13 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = commands.add_parser("validate", help="check a CSV file without training")
-    check.add_argument("--data", type=Path, required=True, metavar="CSV")
+    check = commands.add_parser("validate", help="check a data file without training")
+    check.add_argument("--data", required=True, metavar="DATA", help=DATA_HELP)
+    check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.add_argument("--k-max", type=int, default=10, help="largest k to be tried (row minimum)")
     check.set_defaults(handler=run_validate)
 
-    train = commands.add_parser("train", help="validate a CSV file and build a bundle")
-    train.add_argument("--data", type=Path, required=True, metavar="CSV", help="customer CSV")
+    train = commands.add_parser("train", help="validate a data file and build a bundle")
+    train.add_argument("--data", required=True, metavar="DATA", help=DATA_HELP)
+    train.add_argument(
+        "--sample-rows",
+        type=int,
+        default=DEFAULT_SAMPLE_ROWS,
+        metavar="N",
+        help=f"fit on a seeded uniform sample of N rows ({DEFAULT_SAMPLE_ROWS:,}); "
+        "a file of at most N rows is used whole",
+    )
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="bundle directory")
     train.add_argument("--k", type=int, default=None, help="number of segments (skip the knee)")
     train.add_argument("--k-min", type=int, default=1, help="smallest k of the elbow (1)")
@@ -182,39 +201,47 @@ def _open_store(args: argparse.Namespace, s3_client: S3Client | None) -> ModelRe
 # -- subcommands ---------------------------------------------------------------------------
 
 
-def run_validate(args: argparse.Namespace, _: S3Client | None) -> str:
-    report = _validated(args.data, args.k_max).report
-    return f"ready to train: {args.data} ({report.rows} rows, sha256 {file_sha256(args.data)})"
+def run_validate(args: argparse.Namespace, s3_client: S3Client | None) -> str:
+    data = _open_data(args.data, s3_client)
+    scanned = _validated(data, args.k_max, sample=0, seed=0, progress=not args.no_progress)
+    rows = scanned.report.rows
+    return f"ready to train: {args.data} ({rows} rows, sha256 {data.reader.sha256()})"
 
 
 def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
     k_range = _k_range(args)
-    frame = _validated(args.data, max(k_range[1], args.k or 0)).frame
-    if frame is None:  # unreachable: _validated raises on errors
-        raise CommandError(f"{args.data} could not be validated", EXIT_INVALID)
+    data = _open_data(args.data, s3_client)
+    progress = not args.no_progress
+    k_max = max(k_range[1], args.k or 0)
+    scanned = _validated(data, k_max, sample=args.sample_rows, seed=args.seed, progress=progress)
     published = _published_reference(args, s3_client)
 
     from training.pipeline import ParityError, build_bundle  # heavy: import only to train
+    from training.whole_base import Base
 
+    base = Base(data.reader, scanned.population, args.sample_rows)
     try:
         with threadpool_limits(limits=args.threads):
             summary = build_bundle(
-                frame,
+                scanned.frame(),
                 args.out,
                 k=args.k,
                 k_range=k_range,
                 seed=args.seed,
                 published=published,
-                data_sha256=file_sha256(args.data),
-                data_file=args.data.name,
-                progress=not args.no_progress,
+                data_sha256=data.reader.sha256(),
+                data_file=data.name,
+                progress=progress,
                 stability_resamples=args.stability_resamples,
                 stability_sample_size=args.stability_rows,
+                base=base,
             )
     except ParityError as exc:
         raise CommandError(
             f"parity check failed ({exc}); {args.out} has no manifest.json and cannot be published"
         ) from exc
+    except DataFileError as exc:
+        raise CommandError(f"{args.data}: {exc.message}; {args.out} has no manifest.json") from exc
     except OSError as exc:
         raise CommandError(f"cannot write the bundle to {args.out}: {exc}") from exc
     return summary.one_line()
@@ -271,16 +298,32 @@ def run_rollback(args: argparse.Namespace, s3_client: S3Client | None) -> str:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _validated(path: Path, k_max: int) -> ValidationResult:
-    """Validate ``path``, print the report, and raise (exit 2) when it has errors."""
-    result = validate_file(path, min_rows=min_rows_for(k_max))
-    print(result.report.format())
-    if not result.report.ok:
+def _open_data(location: str, s3_client: S3Client | None) -> DataInput:
+    """The reader of ``--data``; a file that cannot be opened at all is invalid data."""
+    try:
+        return open_data(location, s3_client=s3_client)
+    except DataFileError as exc:
+        print(unreadable(exc).format())
         raise CommandError(
-            f"{path} failed validation ({len(result.report.errors)} errors); nothing was written",
+            f"{location} failed validation (1 errors); nothing was written", EXIT_INVALID
+        ) from exc
+
+
+def _validated(data: DataInput, k_max: int, *, sample: int, seed: int, progress: bool) -> Scan:
+    """Read ``data`` once: validate every row (print the report, raise with exit 2 on
+    errors), draw the sample of ``sample`` rows, count the population's figures."""
+    total = data.reader.total_bytes
+    with ReadProgress("read: validate + sample", total, enabled=progress) as bar:
+        scanned = scan(data.reader, min_rows=min_rows_for(k_max), sample=sample, seed=seed,
+                       progress=bar)  # fmt: skip
+    print(scanned.report.format())
+    if not scanned.report.ok:
+        errors = len(scanned.report.errors)
+        raise CommandError(
+            f"{data.location} failed validation ({errors} errors); nothing was written",
             EXIT_INVALID,
         )
-    return result
+    return scanned
 
 
 def _k_range(args: argparse.Namespace) -> tuple[int, int]:
@@ -302,6 +345,9 @@ def _k_range(args: argparse.Namespace) -> tuple[int, int]:
         )
     if args.threads is not None and args.threads < 1:
         raise CommandError(f"--threads must be at least 1, got {args.threads}", EXIT_INVALID)
+    if args.sample_rows < 1:
+        message = f"--sample-rows must be at least 1, got {args.sample_rows}"
+        raise CommandError(message, EXIT_INVALID)
     return args.k_min, args.k_max
 
 

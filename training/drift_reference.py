@@ -19,6 +19,8 @@ edges, which is why ``m <= 9``. Raw values, not model space: serving sees raw va
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from chalicelib.contract.bundle import DriftReference, FeatureBins, SegmentShare
 from numpy.typing import NDArray
@@ -54,24 +56,46 @@ def build(
     ``raw`` columns are in ``feature_names`` order (the manifest's feature order) and
     ``labels`` are the rows' final segment ids, 0 .. k-1.
     """
-    rows = len(raw)
-    counts = np.bincount(labels, minlength=k)
+    edges = [feature_edges(raw[:, column]) for column in range(len(feature_names))]
+    bins = []
+    for column, cuts in enumerate(edges):
+        seen = raw[:, column][~np.isnan(raw[:, column])]
+        bins.append(np.bincount(np.searchsorted(cuts, seen, side="left"), minlength=len(cuts) + 1))
+    missing = np.isnan(raw).sum(axis=0).astype(np.int64)
+    sizes = np.bincount(labels, minlength=k)
+    return from_counts(feature_names, edges, bins, missing, len(raw), sizes)
+
+
+def from_counts(
+    feature_names: Sequence[str],
+    edges: Sequence[NDArray[np.float64]],
+    bin_counts: Sequence[NDArray[np.int64]],
+    missing: NDArray[np.int64],
+    rows: int,
+    segment_sizes: NDArray[np.int64],
+) -> DriftReference:
+    """The ``drift_reference`` from counts: per feature the rows in each bin of ``edges``
+    (non-missing values) and the missing ones, and the rows per segment id, out of
+    ``rows``. Training counts them over every row of its file (``training.whole_base``)
+    with edges from its sample."""
+    features = []
+    for name, cuts, counts, absent in zip(feature_names, edges, bin_counts, missing, strict=True):
+        seen = int(counts.sum())
+        shares = counts / seen if seen else counts.astype(np.float64)
+        features.append(
+            FeatureBins(
+                name=name,
+                edges=tuple(float(e) for e in cuts),
+                shares=tuple(float(s) for s in shares),
+                missing_share=float(int(absent) / rows) if rows else 0.0,
+            )
+        )
     return DriftReference(
         bins=BINS,
         rows=rows,
-        features=tuple(_bins(name, raw[:, column]) for column, name in enumerate(feature_names)),
+        features=tuple(features),
         segment_shares=tuple(
-            SegmentShare(id=segment, share=float(counts[segment] / rows) if rows else 0.0)
-            for segment in range(k)
+            SegmentShare(id=segment, share=float(size / rows) if rows else 0.0)
+            for segment, size in enumerate(segment_sizes.tolist())
         ),
-    )
-
-
-def _bins(name: str, values: NDArray[np.float64]) -> FeatureBins:
-    edges = feature_edges(values)
-    return FeatureBins(
-        name=name,
-        edges=tuple(float(e) for e in edges),
-        shares=tuple(float(s) for s in bin_shares(values, edges)),
-        missing_share=float(np.isnan(values).mean()) if len(values) else 0.0,
     )

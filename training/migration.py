@@ -94,6 +94,14 @@ def section(
     the retrain, so a segment that kept its meaning kept its id.
     """
     matrix = migration_matrix(old, new, len(published.segment_names), len(new_names))
+    return from_matrix(published, matrix, new_names)
+
+
+def from_matrix(
+    published: PublishedModel, matrix: NDArray[np.int64], new_names: list[str]
+) -> Migration:
+    """The ``migration`` section from the counts ``matrix[old segment][new segment]``
+    (training counts them over every row of its file, ``training.whole_base``)."""
     rows = int(matrix.sum())
     changed = rows - int(np.trace(matrix))
     return Migration(

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from chalicelib.contract.bundle import Manifest
-from chalicelib.contract.training_report import DataSource
+from chalicelib.contract.training_report import DataSource, Sample
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from training import bundle_writer, stages
+from training import bundle_writer, stages, whole_base
 from training.clustering import is_scalable
 from training.parity import ParityError
+from training.population import Population
 from training.schema import FEATURE_NAMES
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class BundleSummary:
     out_dir: Path
     seconds: float
     rows: int
+    sample_rows: int
     segment_names: tuple[str, ...]
     labels: NDArray[np.int64]
     algorithm: str
@@ -55,8 +57,9 @@ class BundleSummary:
     def one_line(self) -> str:
         """One line for the end of a CLI run."""
         names = ", ".join(f"{i}={n}" for i, n in enumerate(self.segment_names))
+        fitted = "" if self.sample_rows == self.rows else f" (fitted on {self.sample_rows})"
         return (
-            f"bundle {self.version}: {self.rows} rows, k={self.k} ({self.k_source}), "
+            f"bundle {self.version}: {self.rows} rows{fitted}, k={self.k} ({self.k_source}), "
             f"{self.algorithm}, parity ok, {self.seconds:.1f}s -> {self.out_dir} [{names}]"
         )
 
@@ -73,6 +76,7 @@ class StepClock:
         "limit models",
         "export",
         "parity",
+        "whole base",
         "bundle",
     )
 
@@ -91,6 +95,61 @@ class StepClock:
 
     def close(self) -> None:
         self._bar.close()
+
+
+SAMPLE_METHOD = (
+    "uniform without replacement: the rows with the smallest random keys, one key per row "
+    "in file order from numpy.random.default_rng(seed); kept in file order"
+)
+#: Manifest figures computed on the rows fitted on (the sample).
+FROM_SAMPLE = (
+    "features[].default",
+    "segments[].medians",
+    "segments[].std_diff",
+    "segments[].top_features",
+    "segments[].rules",
+    "segments[].centroid",
+    "segments[].centroid_raw",
+    "segments[].distance_percentiles",
+    "segments[].example",
+    "segments[].limit_model",
+    "map",
+    "elbow",
+    "stability",
+    "surrogate",
+    "limit_errors",
+    "parity",
+    "drift_reference.features[].edges",
+)
+#: Manifest figures counted over every row of the data.
+FROM_EVERY_ROW = (
+    "data.rows",
+    "data.sha256",
+    "features[].train_min",
+    "features[].train_max",
+    "segments[].size",
+    "segments[].share",
+    "drift_reference.rows",
+    "drift_reference.features[].shares",
+    "drift_reference.features[].missing_share",
+    "drift_reference.segment_shares",
+    "migration",
+)
+
+
+def _sample(
+    rows: int, capacity: int | None, seed: int, clusters: stages.Clusters, k: int
+) -> Sample:
+    sizes = np.bincount(clusters.labels, minlength=k)
+    return Sample(
+        rows=rows,
+        capacity=capacity,
+        seed=seed,
+        method=SAMPLE_METHOD,
+        segment_sizes=tuple(int(n) for n in sizes),
+        from_sample=FROM_SAMPLE,
+        from_every_row=FROM_EVERY_ROW,
+    )
 
 
 def _frame_sha256(frame: pd.DataFrame) -> str:
@@ -114,9 +173,16 @@ def build_bundle(
     stability_resamples: int | None = None,
     stability_sample_size: int | None = None,
     published: PublishedModel | None = None,
+    base: whole_base.Base | None = None,
 ) -> BundleSummary:
     """Train on ``frame`` (validated: the 17 schema columns as float64, NaN = missing) and
     write a verified bundle into ``out_dir``.
+
+    ``base`` is the whole customer base ``frame`` was sampled from (its reader, what the
+    validating read counted, the sample size asked for): every row of it is scored with
+    the exported graph for the manifest's whole-base figures (``data.rows``, segment
+    sizes and shares, the drift reference's shares, migration), and ``data.sample`` says
+    which figures come from where. None: ``frame`` is the whole base.
 
     ``reference_centroids`` are the published version's ``segments[i].centroid_raw``
     (index = segment id) so ids stay stable; None on a first training. ``published`` is
@@ -135,6 +201,8 @@ def build_bundle(
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle_writer.clear_previous(out_dir)
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    if base is None:
+        base = whole_base.Base(whole_base.FrameChunks(raw), Population.of(raw), None)
     large = is_scalable(len(raw), scalable)
     options = stages.Options(
         k, k_range, seed, large, progress, stability_resamples, stability_sample_size
@@ -153,19 +221,25 @@ def build_bundle(
         with clock.step("kmeans"):
             clusters = stages.cluster(data, chosen, options, reference_centroids)
         with clock.step("describe"):
-            description = stages.describe(data, clusters, stable, options, published)
+            description = stages.describe(data, clusters, stable, options)
         with clock.step("limit models"):
             fit = stages.fit_limits(data, clusters, options)
         with clock.step("export"):
             exported = stages.export_graphs(data, clusters, fit)
         with clock.step("parity"):
             proof = stages.prove_parity(data, clusters, fit, exported, options)
+        with clock.step("whole base"):
+            counts = stages.count_whole_base(base, exported, description, published, options)
         with clock.step("bundle"):
             entries = bundle_writer.write_files(
                 out_dir, stages.bundle_files(out_dir, chosen, exported)
             )
-            source = DataSource(data_file, data_sha256 or _frame_sha256(frame), len(raw))
-            facts = stages.RunFacts(source, options, chosen.algorithm, stable.result)
+            sample = _sample(len(raw), base.sample_rows, seed, clusters, chosen.k)
+            sha256 = data_sha256 or _frame_sha256(frame)
+            source = DataSource(data_file, sha256, counts.rows, sample)
+            facts = stages.RunFacts(
+                source, options, chosen.algorithm, stable.result, base.population, counts, published
+            )
             draft = stages.draft_manifest(data, chosen, description, fit, proof, entries, facts)
         # Every stage's seconds, the last one included; only the manifest's own write
         # (a few milliseconds) is outside them.
@@ -180,7 +254,8 @@ def build_bundle(
         k_source=chosen.k_source,
         out_dir=out_dir,
         seconds=seconds,
-        rows=len(raw),
+        rows=counts.rows,
+        sample_rows=len(raw),
         segment_names=tuple(s.name for s in manifest.segments),
         labels=clusters.labels,
         algorithm=chosen.algorithm,

@@ -48,10 +48,13 @@ from training import (
     segment_map,
     stability,
     surrogate,
+    whole_base,
 )
 from training.clustering import KMeansModel, fit_segments, reference_to_model_space
+from training.population import Population
 from training.preprocess import imputation_values, make_preprocessor
 from training.profiles import build_profiles
+from training.progress import ReadProgress
 from training.schema import FEATURE_NAMES, LIMIT_MODEL_FEATURES, LIMIT_TARGET
 
 SEGMENTER_FILE = "segmenter.onnx"
@@ -113,16 +116,21 @@ class Clusters:
 
 @dataclass(frozen=True)
 class Description:
-    """What the segments are: profiles, names and actions, surrogate rules, the 2-D map,
-    and the training distribution later data is compared with (``drift_reference``)."""
+    """What the segments are, from the rows fitted on: profiles, names and actions,
+    surrogate rules, the 2-D map, each segment's stability, and those rows' distribution
+    (``drift_reference``: its decile edges become the bundle's bins; the bundle's shares
+    are counted over every row of the data by :func:`count_whole_base`)."""
 
     profiles: list[dict[str, Any]]
     names: list[dict[str, str]]
     surrogate: surrogate.Surrogate
     map: dict[str, Any]
     drift_reference: DriftReference
-    migration: Migration | None
     stability: Stability
+
+    @property
+    def drift_edges(self) -> list[NDArray[np.float64]]:
+        return [np.asarray(f.edges, dtype=np.float64) for f in self.drift_reference.features]
 
 
 @dataclass(frozen=True)
@@ -215,14 +223,10 @@ def cluster(
 
 
 def describe(
-    data: Preprocessed,
-    clusters: Clusters,
-    stable: StabilityCheck,
-    options: Options,
-    published: migration.PublishedModel | None,
+    data: Preprocessed, clusters: Clusters, stable: StabilityCheck, options: Options
 ) -> Description:
     """Profiles, names, surrogate rules (on imputed original units), the 2-D map, the
-    training distribution, each segment's stability and the migration from ``published``."""
+    training distribution and each segment's stability."""
     profiles = build_profiles(
         data.raw, data.scaled, clusters.labels, clusters.centers, data.preprocessor
     )
@@ -232,17 +236,12 @@ def describe(
     k = len(clusters.centers)
     seed = options.seed
     runs = stability.runs_for(stable.result, data.scaled, k, scalable=options.scalable)
-    moved = None
-    if published is not None:
-        old = migration.published_labels(published, data.raw, FEATURE_NAMES)
-        moved = migration.section(published, old, clusters.labels, [n["name"] for n in names])
     return Description(
         profiles=profiles,
         names=names,
         surrogate=surrogate.fit_surrogate(imputed, clusters.labels, k, seed),
         map=segment_map.build_map(data.scaled, clusters.labels, clusters.centers, seed),
         drift_reference=drift_reference.build(data.raw, FEATURE_NAMES, clusters.labels, k),
-        migration=moved,
         stability=stability.section(
             stable.result,
             rule=stable.rule,
@@ -309,6 +308,23 @@ def prove_parity(
     )
 
 
+def count_whole_base(
+    base: whole_base.Base,
+    exported: Exported,
+    description: Description,
+    published: migration.PublishedModel | None,
+    options: Options,
+) -> whole_base.Counts:
+    """Every row of the data scored with the exported segmenter (the second read of the
+    file): segment sizes, drift-bin and missing counts, migration from ``published``."""
+    k = len(description.profiles)
+    total = base.reader.total_bytes
+    with ReadProgress("whole base: scoring", total, enabled=options.progress) as progress:
+        return whole_base.count(
+            base, exported.segmenter, k, description.drift_edges, published, progress
+        )
+
+
 def bundle_files(out_dir: Path, chosen: elbow.ElbowResult, exported: Exported) -> dict[str, bytes]:
     """Draw the elbow plot; every bundle file but the manifest, by name."""
     plot_path = out_dir / ELBOW_PLOT_FILE
@@ -318,12 +334,15 @@ def bundle_files(out_dir: Path, chosen: elbow.ElbowResult, exported: Exported) -
 
 @dataclass(frozen=True)
 class RunFacts:
-    """What the manifest records about the run itself."""
+    """What the manifest records about the run itself, and the figures of every row."""
 
     data: DataSource
     options: Options
     algorithm: str
     stability: stability.StabilityResult
+    population: Population
+    counts: whole_base.Counts
+    published: migration.PublishedModel | None = None
 
 
 def draft_manifest(
@@ -338,11 +357,12 @@ def draft_manifest(
     """Every manifest section; the version, build time and seconds are filled in last."""
     options = facts.options
     resamples = facts.stability.resamples
+    defaults = imputation_values(data.preprocessor)
     return Manifest(
         version="",
         created_at="",
         k=chosen.k,
-        features=bundle_writer.feature_catalogue(data.raw, imputation_values(data.preprocessor)),
+        features=bundle_writer.feature_catalogue(facts.population, defaults),
         id_field=ID_FIELD,
         files=files,
         segmenter=Segmenter(SEGMENTER_FILE, "features", SEGMENTER_OUTPUTS),
@@ -352,16 +372,16 @@ def draft_manifest(
             quantiles=tuple(limits.QUANTILES),
             global_file=GLOBAL_LIMIT_FILE,
         ),
-        segments=_segments(description, fit),
+        segments=_segments(description, fit, facts.counts),
         map=SegmentMap(
             components=tuple(tuple(row) for row in description.map["components"]),
             mean=tuple(description.map["mean"]),
             extra={k: v for k, v in description.map.items() if k not in {"components", "mean"}},
         ),
         elbow=chosen.section(),
-        drift_reference=description.drift_reference,
+        drift_reference=_every_row_reference(description, facts.counts),
         stability=description.stability,
-        migration=description.migration,
+        migration=_every_row_migration(description, facts),
         surrogate=description.surrogate.section(),
         limit_errors=fit.models.errors,
         parity=proof,
@@ -383,12 +403,36 @@ def draft_manifest(
     )
 
 
-def _segments(description: Description, fit: LimitFit) -> tuple[Segment, ...]:
-    """The manifest's segments, every field named once: the profile (``training.profiles``),
-    the name (``training.naming``), the surrogate's rules and the limit graph in use."""
+def _every_row_reference(description: Description, counts: whole_base.Counts) -> DriftReference:
+    """The drift reference: the sample's decile edges, every row's shares."""
+    return drift_reference.from_counts(
+        FEATURE_NAMES,
+        description.drift_edges,
+        counts.bin_counts,
+        counts.missing,
+        counts.rows,
+        counts.segment_sizes,
+    )
+
+
+def _every_row_migration(description: Description, facts: RunFacts) -> Migration | None:
+    """Every row's move from the published model's segments (None: no published model)."""
+    if facts.published is None or facts.counts.migration is None:
+        return None
+    names = [n["name"] for n in description.names]
+    return migration.from_matrix(facts.published, facts.counts.migration, names)
+
+
+def _segments(
+    description: Description, fit: LimitFit, counts: whole_base.Counts
+) -> tuple[Segment, ...]:
+    """The manifest's segments, every field named once: the profile (``training.profiles``;
+    ``size`` and ``share`` count every row of the data), the name (``training.naming``),
+    the surrogate's rules and the limit graph in use."""
     segments = []
     for profile, named in zip(description.profiles, description.names, strict=True):
         segment = int(profile["id"])
+        size = int(counts.segment_sizes[segment])
         segments.append(
             Segment(
                 id=segment,
@@ -396,8 +440,8 @@ def _segments(description: Description, fit: LimitFit) -> tuple[Segment, ...]:
                 description=named["description"],
                 action=named["action"],
                 naming_rule=named["naming_rule"],
-                size=profile["size"],
-                share=profile["share"],
+                size=size,
+                share=round(size / counts.rows, 6),
                 std_diff=profile["std_diff"],
                 top_features=tuple(TopFeature(**top) for top in profile["top_features"]),
                 example=profile["example"],

@@ -1,15 +1,20 @@
-"""Data validation before anything is fitted: every problem named by column, line and count.
+"""Data validation before anything is fitted: every problem named by column, row and count.
 
-``validate`` checks a table read by :mod:`training.data` (every cell still text) against
-the row contract (``chalicelib.contract.row``: the header checks, the cell syntax, the
-value rules and their wording, the same as the API and the batch files apply) and returns
-a report plus, when there are no errors, the cleaned frame training fits on: the 17
-features as float64 in schema order (NaN for a missing value) and ``CUST_ID`` when the
-file has it. Issues group the contract's problems by column and phrase; ``row_errors``
-keeps each one with its row and the exact message the API would answer.
+:func:`scan` reads a file once, a chunk at a time (any format, :mod:`training.chunks`),
+and checks every row against the row contract (``chalicelib.contract.row``: the header
+checks, the cell syntax, the value rules and their wording, the same as the API and the
+batch files apply; :mod:`training.cells` applies them column-wise), while it draws the
+seeded sample training fits on (:mod:`training.sampling`) and measures what the manifest
+needs from every row (:class:`Population`). Memory stays bounded: the report keeps
+counts, the first row numbers and the first values of each problem, and at most
+:data:`MAX_ROW_ERRORS` individual rejected cells.
+
+:func:`validate_file` and :func:`validate` are the same check for a file or a table in
+memory, returning every row as a frame: the 17 features as float64 in schema order (NaN
+for a missing value) and ``CUST_ID`` when the file has it.
 
 Row positions are **file row numbers** (the header is row 1, the first customer row 2),
-the row number a spreadsheet shows.
+the row number a spreadsheet shows; a Parquet file's rows are numbered the same way.
 
 Errors stop training; warnings describe known quirks of real data (they are kept as they
 are); info notes say what training will do about expected gaps (imputation).
@@ -17,6 +22,7 @@ are); info notes say what training will do about expected gaps (imputation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,18 +35,22 @@ from chalicelib.contract.row import (
     OPTIONAL_COLUMN_ABSENT,
     ROW_FIELD,
     FieldProblem,
+    HeaderCheck,
     Problem,
     check_header,
-    check_id,
-    check_value,
     format_number,
-    id_of_cell,
-    parse_cell,
     ragged,
 )
+from numpy.typing import NDArray
 
-from training.data import DataFileError, RawTable, read_table
-from training.schema import FEATURE_NAMES, FEATURES, ID_COLUMN, Feature
+from training import duplicates
+from training.cells import Verdicts, read_ids, read_values
+from training.chunks import ChunkReader, RawChunk, TableChunks
+from training.data import DataFileError, RawTable
+from training.population import Population, PopulationTally
+from training.sampling import Reservoir, Rows
+from training.schema import FEATURE_NAMES, FEATURES, ID_COLUMN
+from training.tally import SHOWN_LINES, ProblemTally, Tally
 
 Severity = Literal["error", "warning", "info"]
 
@@ -50,10 +60,30 @@ MIN_ROWS = 100
 ROWS_PER_CLUSTER = 10
 """Each candidate k needs at least this many customers per segment on average."""
 
-SHOWN_LINES = 5
-"""How many offending line numbers an issue quotes."""
+MAX_ROW_ERRORS = 10_000
+"""Rejected cells kept one by one (``ValidationReport.row_errors``), the first in file
+order; the issues count all of them."""
+
+MISSING_NOTE = "missing value, will be imputed with the training median"
+BLANK_WARNING = "empty row (blank line or no values) ignored"
+MISSING_ID = "missing customer id"
 
 _PURCHASE_SUM_TOLERANCE = 1.0
+
+__all__ = [
+    "SHOWN_LINES",
+    "Issue",
+    "Population",
+    "RowError",
+    "Scan",
+    "ValidationReport",
+    "ValidationResult",
+    "min_rows_for",
+    "scan",
+    "unreadable",
+    "validate",
+    "validate_file",
+]
 
 
 @dataclass(frozen=True)
@@ -92,6 +122,12 @@ class Issue:
         if self.examples:
             text += f" ({', '.join(self.examples)})"
         return text
+
+    @classmethod
+    def of(cls, severity: Severity, column: str | None, message: str, tally: Tally) -> Issue:
+        return cls(
+            severity, column, message, tally.count, tuple(tally.lines), tuple(tally.examples)
+        )
 
 
 @dataclass(frozen=True)
@@ -140,6 +176,29 @@ class ValidationResult:
     frame: pd.DataFrame | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class Scan:
+    """One read of a file: the report, the sample drawn, and the whole population's
+    figures (meaningful when the report is ok)."""
+
+    report: ValidationReport
+    sample: Rows
+    population: Population
+
+    def frame(self) -> pd.DataFrame:
+        """The sample as training takes it: features as float64 columns, ids if any."""
+        frame = pd.DataFrame(
+            {name: self.sample.values[:, i] for i, name in enumerate(FEATURE_NAMES)}
+        )
+        if self.sample.ids is not None:
+            frame[ID_COLUMN] = pd.Series(self.sample.ids, dtype=object)  # None: no id
+        return frame
+
+
+Progress = Callable[[int, int], None]
+"""Told after each chunk: bytes read so far, rows in the chunk."""
+
+
 def min_rows_for(k_max: int) -> int:
     """The fewest rows accepted when trying up to ``k_max`` segments."""
     return max(MIN_ROWS, ROWS_PER_CLUSTER * k_max)
@@ -147,13 +206,13 @@ def min_rows_for(k_max: int) -> int:
 
 def validate_file(path: Path, *, min_rows: int = MIN_ROWS) -> ValidationResult:
     """Read and validate ``path``; an unreadable file is an error in the report, not a raise."""
+    from training.sources import open_data  # the readers import this module's neighbours
+
     try:
-        table = read_table(path)
+        reader = open_data(str(path)).reader
     except DataFileError as exc:
-        lines = (exc.line,) if exc.line else ()
-        issue = Issue("error", FILE_FIELD, exc.message, lines=lines)
-        return ValidationResult(ValidationReport(rows=0, issues=(issue,)))
-    return validate(table, min_rows=min_rows)
+        return ValidationResult(unreadable(exc))
+    return _as_result(scan(reader, min_rows=min_rows, sample=None))
 
 
 def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> ValidationResult:
@@ -162,59 +221,46 @@ def validate(data: RawTable | pd.DataFrame, *, min_rows: int = MIN_ROWS) -> Vali
     A plain DataFrame's rows are numbered as if it were a file with a header (line 2 on).
     """
     table = data if isinstance(data, RawTable) else _as_table(data)
-    check = check_header(table.header, FEATURES, ID_COLUMN)
-    issues = _header_issues(check.errors, check.warnings, check.notes)
-    width = len(table.header)
-    lines = table.lines
-    whole = np.array([len(cells) == width for cells in table.rows], dtype=bool)
-    row_errors = [RowError(int(n), *_as_pair(ragged(len(c), width)))
-                  for n, c, ok in zip(lines, table.rows, whole, strict=True) if not ok]  # fmt: skip
-    if row_errors:
-        issues += _grouped(ROW_FIELD, [(e.line, Problem(e.message)) for e in row_errors])
-    if table.blank_lines:
-        issues.append(
-            Issue(
-                "warning",
-                None,
-                "empty row (blank line or no values) ignored",
-                count=len(table.blank_lines),
-                lines=table.blank_lines[:SHOWN_LINES],
-            )
-        )
-    issues += _check_row_count(len(table.rows), min_rows)
-
-    rows = [cells if ok else [] for cells, ok in zip(table.rows, whole, strict=True)]
-    values: dict[str, np.ndarray] = {}
-    for feature in FEATURES:
-        position = check.positions.get(feature.name)
-        if position is None or not check.ok:
-            continue
-        cells = [c[position] if c else "" for c in rows]
-        values[feature.name], column_issues, errors = _parse_feature(cells, feature, lines, whole)
-        issues += column_issues
-        row_errors += errors
-    ids: list[str | None] | None = None
-    id_position = check.positions.get(ID_COLUMN)
-    if id_position is not None and check.ok:
-        id_cells = [c[id_position] if c else None for c in rows]  # None: a ragged row
-        ids, id_issues, errors = _check_ids(id_cells, lines)
-        issues += id_issues
-        row_errors += errors
-    issues += _check_known_quirks(values, lines)
-
-    row_errors.sort(key=lambda e: e.line)
-    report = ValidationReport(rows=len(table.rows), issues=tuple(issues),
-                              row_errors=tuple(row_errors))  # fmt: skip
-    if not report.ok:
-        return ValidationResult(report)
-    frame = pd.DataFrame({name: values[name] for name in FEATURE_NAMES})
-    if ids is not None:
-        frame[ID_COLUMN] = pd.Series(ids, dtype=object)  # None: no id
-    return ValidationResult(report, frame)
+    reader = TableChunks(table.header, table.rows, table.lines, table.blank_lines)
+    return _as_result(scan(reader, min_rows=min_rows, sample=None))
 
 
-def _as_pair(problem: FieldProblem) -> tuple[str, str]:
-    return problem.field, problem.message
+def _as_result(done: Scan) -> ValidationResult:
+    return ValidationResult(done.report, done.frame() if done.report.ok else None)
+
+
+def scan(
+    reader: ChunkReader,
+    *,
+    min_rows: int = MIN_ROWS,
+    sample: int | None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Scan:
+    """Validate every row of ``reader``, drawing a seeded uniform sample of ``sample`` rows
+    (None: every row) and counting the population's figures, in one read.
+
+    A file that cannot be read (not UTF-8, a NUL byte, a broken gzip or Parquet file)
+    gives a report with that one ``(file)`` error, as the contract's reader would.
+    """
+    checker = _Checker(reader.header, min_rows)
+    reservoir = Reservoir(sample, seed, len(FEATURE_NAMES))
+    try:
+        for chunk in reader.chunks(checker.positions):
+            reservoir.offer(checker.add(chunk))
+            if progress is not None:
+                progress(chunk.bytes_read, len(chunk))
+        duplicated = checker.duplicates(reader)
+    except DataFileError as exc:
+        report = unreadable(exc)
+        return Scan(report, Rows.join([], len(FEATURE_NAMES)), checker.population())
+    return Scan(checker.report(duplicated), reservoir.sample(), checker.population())
+
+
+def unreadable(exc: DataFileError) -> ValidationReport:
+    """The report of a file that cannot be read at all: that one ``(file)`` error."""
+    lines = (exc.line,) if exc.line else ()
+    return ValidationReport(rows=0, issues=(Issue("error", FILE_FIELD, exc.message, lines=lines),))
 
 
 def _as_table(frame: pd.DataFrame) -> RawTable:
@@ -229,17 +275,156 @@ def _is_na(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _header_issues(
-    errors: tuple[FieldProblem, ...],
-    warnings: tuple[FieldProblem, ...],
-    notes: tuple[FieldProblem, ...],
-) -> list[Issue]:
+class _Checker:
+    """The report of one file being built, chunk after chunk, in file order."""
+
+    def __init__(self, header: tuple[str, ...], min_rows: int) -> None:
+        self.header = header
+        self.min_rows = min_rows
+        self.check: HeaderCheck = check_header(header, FEATURES, ID_COLUMN)
+        self.width = len(header)
+        found = self.check.positions if self.check.ok else {}
+        self.features = {f.name: found[f.name] for f in FEATURES if f.name in found}
+        self.id_position = found.get(ID_COLUMN)
+        self.rows = 0
+        self.ragged: dict[str, Tally] = {}
+        self.blank = Tally()
+        self.problems = {name: ProblemTally() for name in self.features}
+        self.missing = {name: Tally() for name in self.features}
+        self.missing_ids = Tally()
+        self.refused_ids = ProblemTally()
+        self.hashes = duplicates.IdHashes()
+        self.quirks = _Quirks(self.features)
+        self.row_errors: list[RowError] = []
+        self._population = PopulationTally(len(FEATURES))
+
+    @property
+    def positions(self) -> list[int]:
+        """The header columns whose cells are checked."""
+        wanted = list(self.features.values())
+        return wanted + ([self.id_position] if self.id_position is not None else [])
+
+    def add(self, chunk: RawChunk) -> Rows:
+        """Check the chunk's rows; return them as numbers (NaN: missing or refused)."""
+        self.rows += len(chunk)
+        self.blank.add(np.asarray(chunk.blank_lines, dtype=np.int64))
+        whole = chunk.whole(self.width)
+        errors = self._ragged_rows(chunk, whole)
+        values = np.full((len(chunk), len(FEATURES)), np.nan)
+        for column, feature in enumerate(FEATURES):
+            position = self.features.get(feature.name)
+            if position is None:
+                continue
+            read = read_values(feature, chunk.columns[position])
+            refused = _whole_only(read.refused, whole)
+            self.problems[feature.name].add(chunk.lines[refused.rows], *_codes(refused))
+            self.missing[feature.name].add(chunk.lines[read.missing & whole])
+            errors += self._errors(chunk, refused, column + 1, feature.name)
+            values[:, column] = np.where(whole, read.values, np.nan)
+        ids = self._ids(chunk, whole, errors)
+        self.quirks.add(values, chunk.lines)
+        self._population.add(values)
+        self._keep_errors(errors)
+        return Rows(values, chunk.lines, ids)
+
+    def _ragged_rows(
+        self, chunk: RawChunk, whole: NDArray[np.bool_]
+    ) -> list[tuple[int, int, str, str]]:
+        errors: list[tuple[int, int, str, str]] = []
+        if chunk.cell_counts is None:
+            return errors
+        for row in np.flatnonzero(~whole):
+            problem: FieldProblem = ragged(int(chunk.cell_counts[row]), self.width)
+            line = chunk.lines[row : row + 1]
+            self.ragged.setdefault(problem.message, Tally()).add(line)
+            errors.append((int(line[0]), 0, problem.field, problem.message))
+        return errors
+
+    def _ids(
+        self, chunk: RawChunk, whole: NDArray[np.bool_], errors: list[tuple[int, int, str, str]]
+    ) -> NDArray[np.object_] | None:
+        if self.id_position is None:
+            return None
+        read = read_ids(chunk.columns[self.id_position])
+        ids = read.ids
+        ids[~whole] = None  # a ragged row's id is not read (and not missing either)
+        self.missing_ids.add(chunk.lines[read.missing & whole])
+        refused = _whole_only(read.refused, whole)
+        self.refused_ids.add(chunk.lines[refused.rows], *_codes(refused))
+        errors += self._errors(chunk, refused, len(FEATURES) + 1, ID_COLUMN)
+        self.hashes.add(ids)
+        return ids
+
+    def _errors(
+        self, chunk: RawChunk, refused: Verdicts, order: int, column: str
+    ) -> list[tuple[int, int, str, str]]:
+        """The first rejected cells (as many as the report may still keep)."""
+        room = MAX_ROW_ERRORS - len(self.row_errors)
+        rows, codes = refused.rows[:room], refused.problem_of[:room]
+        messages = [p.message for p in refused.problems]
+        lines = chunk.lines[rows].tolist()
+        return [(n, order, column, messages[c]) for n, c in zip(lines, codes, strict=True)]
+
+    def _keep_errors(self, errors: list[tuple[int, int, str, str]]) -> None:
+        errors.sort(key=lambda e: (e[0], e[1]))
+        room = MAX_ROW_ERRORS - len(self.row_errors)
+        self.row_errors += [RowError(line, column, text) for line, _, column, text in errors[:room]]
+
+    def duplicates(self, reader: ChunkReader) -> Issue | None:
+        """The duplicate-id error, after a second look at suspect ids (none: no issue)."""
+        suspects = self.hashes.repeated()
+        if self.id_position is None or not len(suspects):
+            return None
+        count, lines, examples = duplicates.confirm(reader, self.id_position, self.width, suspects)
+        if not count:
+            return None
+        return Issue("error", ID_COLUMN, duplicates.MESSAGE, count, lines, examples)
+
+    def population(self) -> Population:
+        return self._population.population()
+
+    def report(self, duplicated: Issue | None) -> ValidationReport:
+        issues = _header_issues(self.check)
+        issues += [Issue.of("error", ROW_FIELD, text, t) for text, t in self.ragged.items()]
+        if self.blank.count:
+            issues.append(Issue.of("warning", None, BLANK_WARNING, self.blank))
+        issues += _check_row_count(self.rows, self.min_rows)
+        for name in self.features:
+            issues += _grouped(name, self.problems[name])
+            if self.missing[name].count:
+                issues.append(Issue.of("info", name, MISSING_NOTE, self.missing[name]))
+        if self.id_position is not None:
+            if self.missing_ids.count:
+                issues.append(Issue.of("warning", ID_COLUMN, MISSING_ID, self.missing_ids))
+            issues += _grouped(ID_COLUMN, self.refused_ids)
+            issues += [duplicated] if duplicated is not None else []
+        issues += self.quirks.issues()
+        return ValidationReport(self.rows, tuple(issues), tuple(self.row_errors))
+
+
+def _whole_only(verdicts: Verdicts, whole: NDArray[np.bool_]) -> Verdicts:
+    """The refused cells of whole rows (a ragged row is one error, not one per cell)."""
+    keep = whole[verdicts.rows]
+    if keep.all():
+        return verdicts
+    return Verdicts(verdicts.rows[keep], verdicts.problem_of[keep], verdicts.problems)
+
+
+def _codes(verdicts: Verdicts) -> tuple[NDArray[np.intp], tuple[Problem, ...]]:
+    return verdicts.problem_of, verdicts.problems
+
+
+def _grouped(column: str, tally: ProblemTally) -> list[Issue]:
+    return [Issue.of("error", column, phrase, t) for phrase, t in tally.by_phrase.items()]
+
+
+def _header_issues(check: HeaderCheck) -> list[Issue]:
     """The contract's header check; training also needs the optional columns present."""
-    issues = [Issue("error", p.field, p.message) for p in errors]
-    issues += [Issue("warning", p.field, p.message) for p in warnings]
+    issues = [Issue("error", p.field, p.message) for p in check.errors]
+    issues += [Issue("warning", p.field, p.message) for p in check.warnings]
     issues += [
         Issue("error", p.field, "column is missing: training needs every model column")
-        for p in notes
+        for p in check.notes
         if p.message == OPTIONAL_COLUMN_ABSENT
     ]
     return issues
@@ -253,155 +438,48 @@ def _check_row_count(rows: int, min_rows: int) -> list[Issue]:
     return []
 
 
-def _parse_feature(
-    cells: list[str], feature: Feature, lines: np.ndarray, whole: np.ndarray
-) -> tuple[np.ndarray, list[Issue], list[RowError]]:
-    """One column as float64 (NaN = missing or refused), its issues and its rejected cells.
-
-    Each cell goes through the contract: :func:`parse_cell` then :func:`check_value`.
-    """
-    values = np.full(len(cells), np.nan)
-    missing: list[int] = []
-    problems: list[tuple[int, Problem]] = []
-    for i, cell in enumerate(cells):
-        if not whole[i]:
-            continue
-        number, problem = check_value(feature, parse_cell(cell))
-        if problem is not None:
-            problems.append((int(lines[i]), problem))
-        elif number is None:
-            missing.append(i)
-        else:
-            values[i] = number
-    issues = _grouped(feature.name, problems)
-    if missing:
-        note = "missing value, will be imputed with the training median"
-        mask = np.zeros(len(cells), dtype=bool)
-        mask[missing] = True
-        issues.append(_issue("info", feature.name, note, mask, lines))
-    errors = [RowError(line, feature.name, problem.message) for line, problem in problems]
-    return values, issues, errors
-
-
-def _grouped(column: str, problems: list[tuple[int, Problem]]) -> list[Issue]:
-    """One error issue per phrase, with the first rows and the first distinct values."""
-    by_phrase: dict[str, list[tuple[int, Problem]]] = {}
-    for line, problem in problems:
-        by_phrase.setdefault(problem.phrase, []).append((line, problem))
-    issues = []
-    for phrase, found in by_phrase.items():
-        shown = tuple(dict.fromkeys(p.shown for _, p in found if p.shown))[:3]
-        shown_lines = tuple(line for line, _ in found[:SHOWN_LINES])
-        issues.append(Issue("error", column, phrase, len(found), shown_lines, shown))
-    return issues
-
-
-def _check_ids(
-    cells: list[str | None], lines: np.ndarray
-) -> tuple[list[str | None], list[Issue], list[RowError]]:
-    """The ids (None where missing), their issues and the rejected ones.
-
-    A ``None`` cell is a ragged row's: already an error, not also a missing id.
-    """
-    ids = [None if cell is None else id_of_cell(cell) for cell in cells]
-    issues: list[Issue] = []
-    errors: list[RowError] = []
-    absent = np.array([i is None for i in ids], dtype=bool)
-    empty = absent & np.array([c is not None for c in cells], dtype=bool)
-    if empty.any():
-        issues.append(_issue("warning", ID_COLUMN, "missing customer id", empty, lines))
-    refused = []
-    for i, customer_id in enumerate(ids):
-        _, problem = check_id(customer_id)
-        if problem is not None:
-            refused.append((int(lines[i]), problem))
-    issues += _grouped(ID_COLUMN, refused)
-    errors += [RowError(line, ID_COLUMN, problem.message) for line, problem in refused]
-    series = pd.Series(ids, dtype=object)
-    duplicated = (series.duplicated(keep=False) & ~absent).to_numpy()
-    if duplicated.any():
-        examples = tuple(repr(i) for i in dict.fromkeys(series[duplicated]))[:3]
-        issues.append(
-            _issue("error", ID_COLUMN, "duplicate customer id", duplicated, lines, examples)
-        )
-    return ids, issues, errors
-
-
-def _check_known_quirks(values: dict[str, np.ndarray], lines: np.ndarray) -> list[Issue]:
+class _Quirks:
     """Oddities the real data set has; kept as they are, but worth knowing about."""
-    issues: list[Issue] = []
 
-    def col(name: str) -> np.ndarray | None:
-        return values.get(name)
+    def __init__(self, features: dict[str, int]) -> None:
+        self.present = set(features)
+        self.frequency = Tally(distinct_examples=False)
+        self.purchases = Tally()
+        self.minimum = Tally()
 
-    with np.errstate(invalid="ignore"):
-        frequency = col("CASH_ADVANCE_FREQUENCY")
-        if frequency is not None:
-            above_one = np.isfinite(frequency) & (frequency > 1)
-            if above_one.any():
-                issues.append(
-                    _issue(
-                        "warning",
-                        "CASH_ADVANCE_FREQUENCY",
-                        "above 1 although described as a 0-1 score (kept)",
-                        above_one,
-                        lines,
-                        _examples(frequency, above_one),
-                    )
-                )
-        total, oneoff, instalments = (
-            col("PURCHASES"),
-            col("ONEOFF_PURCHASES"),
-            col("INSTALLMENTS_PURCHASES"),
-        )
-        if total is not None and oneoff is not None and instalments is not None:
-            gap = np.abs(total - (oneoff + instalments))
-            mismatch = np.isfinite(gap) & (gap > _PURCHASE_SUM_TOLERANCE)
-            if mismatch.any():
-                issues.append(
-                    _issue(
-                        "warning",
-                        "PURCHASES",
-                        "differs from ONEOFF_PURCHASES + INSTALLMENTS_PURCHASES "
-                        "by more than 1 (kept)",
-                        mismatch,
-                        lines,
-                    )
-                )
-        minimum, payments = col("MINIMUM_PAYMENTS"), col("PAYMENTS")
-        if minimum is not None and payments is not None:
-            over = np.isfinite(minimum) & np.isfinite(payments) & (minimum > payments)
-            if over.any():
-                issues.append(
-                    _issue(
-                        "warning", "MINIMUM_PAYMENTS", "greater than PAYMENTS (kept)", over, lines
-                    )
-                )
-    return issues
+    def _column(self, values: NDArray[np.float64], name: str) -> NDArray[np.float64] | None:
+        return values[:, FEATURE_NAMES.index(name)] if name in self.present else None
 
+    def add(self, values: NDArray[np.float64], lines: NDArray[np.int64]) -> None:
+        col = self._column
+        with np.errstate(invalid="ignore"):
+            frequency = col(values, "CASH_ADVANCE_FREQUENCY")
+            if frequency is not None:
+                above = np.isfinite(frequency) & (frequency > 1)
+                shown = [format_number(v) for v in frequency[above][:3].tolist()]
+                self.frequency.add(lines[above], shown)
+            total, oneoff = col(values, "PURCHASES"), col(values, "ONEOFF_PURCHASES")
+            instalments = col(values, "INSTALLMENTS_PURCHASES")
+            if total is not None and oneoff is not None and instalments is not None:
+                gap = np.abs(total - (oneoff + instalments))
+                self.purchases.add(lines[np.isfinite(gap) & (gap > _PURCHASE_SUM_TOLERANCE)])
+            minimum, payments = col(values, "MINIMUM_PAYMENTS"), col(values, "PAYMENTS")
+            if minimum is not None and payments is not None:
+                over = np.isfinite(minimum) & np.isfinite(payments) & (minimum > payments)
+                self.minimum.add(lines[over])
 
-def _issue(
-    severity: Severity,
-    column: str | None,
-    message: str,
-    mask: np.ndarray,
-    lines: np.ndarray,
-    examples: tuple[str, ...] = (),
-) -> Issue:
-    shown = tuple(int(n) for n in lines[np.flatnonzero(mask)[:SHOWN_LINES]])
-    return Issue(severity, column, message, count=int(mask.sum()), lines=shown, examples=examples)
-
-
-def _examples(values: np.ndarray, mask: np.ndarray) -> tuple[str, ...]:
-    return tuple(format_number(v) for v in dict.fromkeys(values[mask][:3].tolist()))
-
-
-__all__ = [
-    "Issue",
-    "RowError",
-    "ValidationReport",
-    "ValidationResult",
-    "min_rows_for",
-    "validate",
-    "validate_file",
-]
+    def issues(self) -> list[Issue]:
+        found = [
+            (
+                "CASH_ADVANCE_FREQUENCY",
+                "above 1 although described as a 0-1 score (kept)",
+                self.frequency,
+            ),
+            (
+                "PURCHASES",
+                "differs from ONEOFF_PURCHASES + INSTALLMENTS_PURCHASES by more than 1 (kept)",
+                self.purchases,
+            ),
+            ("MINIMUM_PAYMENTS", "greater than PAYMENTS (kept)", self.minimum),
+        ]
+        return [Issue.of("warning", column, text, t) for column, text, t in found if t.count]

@@ -84,11 +84,17 @@ def test_manifest_has_every_contract_section(manifest: dict[str, Any]) -> None:
     assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["limit_model"]["target"] == "CREDIT_LIMIT"
     assert manifest["id_field"] == "CUST_ID"
-    assert manifest["data"] == {
+    data = dict(manifest["data"])
+    sample = data.pop("sample")
+    assert data == {
         "file": "CC_GENERAL.csv",
         "sha256": file_sha256(REAL_DATA),
         "rows": 8950,
     }
+    # The whole file was fitted on (build_bundle without a base: the frame is every row).
+    assert (sample["rows"], sample["capacity"], sample["seed"]) == (8950, None, 42)
+    assert sum(sample["segment_sizes"]) == 8950
+    assert [s["size"] for s in manifest["segments"]] == sample["segment_sizes"]
     assert {
         "python",
         "scikit-learn",
@@ -264,9 +270,8 @@ def test_the_stages_run_alone(tmp_path: Path) -> None:
     assert stable.chosen.k == 3 and stable.result.resamples == 2
     clusters = stages.cluster(data, stable.chosen, options, None)
     assert clusters.centers.shape == (3, 17) and set(clusters.labels.tolist()) == {0, 1, 2}
-    described = stages.describe(data, clusters, stable, options, published=None)
+    described = stages.describe(data, clusters, stable, options)
     assert [p["id"] for p in described.profiles] == [0, 1, 2]
     assert len({n["name"] for n in described.names}) == 3
     assert described.drift_reference.rows == 800
-    assert described.migration is None
     assert [s.id for s in described.stability.segments] == [0, 1, 2]

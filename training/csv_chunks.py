@@ -97,6 +97,7 @@ class CsvChunks:
         self._compressed = compressed
         self._total = total_bytes
         self._block = block_bytes
+        self._first = min(block_bytes, FIRST_BLOCK_BYTES)
         self._sha256: str | None = None
         self._header = self._read_header()
 
@@ -121,7 +122,7 @@ class CsvChunks:
     def _read_header(self) -> tuple[str, ...]:
         try:
             with self._open() as (blocks, _):
-                header, _, _ = _first_block(blocks, ())
+                header, _, _ = _first_block(blocks, (), self._first)
         except CsvError as exc:
             raise DataFileError(exc.message) from exc
         return header
@@ -137,7 +138,7 @@ class CsvChunks:
 
     def _chunks(self, positions: Sequence[int]) -> Iterator[RawChunk]:
         with self._open() as (blocks, counter):
-            header, chunk, next_row = _first_block(blocks, positions)
+            header, chunk, next_row = _first_block(blocks, positions, self._first)
             yield _with_bytes(chunk, counter.count)
             names = [f"c{i}" for i in range(len(header))]
             size = self._block
@@ -150,7 +151,7 @@ class CsvChunks:
                 else:
                     chunk = fast
                 if not len(chunk) and not chunk.blank_lines:
-                    size = 2 * len(block)  # one record longer than the block: read more
+                    size = 2 * max(size, len(block))  # a record longer than the block: read more
                     continue
                 size = self._block
                 next_row = _last_row(chunk) + 1
@@ -222,18 +223,15 @@ def _last_break(data: bytes) -> int | None:
     """Just after the last line break of ``data`` that surely ends a line (a ``\\r`` at the
     very end may be the first half of ``\\r\\n``), or None."""
     newline = data.rfind(b"\n")
-    if newline >= 0:
-        return newline + 1
-    end = len(data) - 1 if data.endswith(b"\r") else len(data)
-    carriage = data.rfind(b"\r", 0, end)
-    return carriage + 1 if carriage >= 0 else None
+    carriage = data.rfind(b"\r", 0, len(data) - 1)  # a \r before another byte: not \r\n's half
+    last = max(newline, carriage)
+    return last + 1 if last >= 0 else None
 
 
 def _first_block(
-    blocks: _Blocks, positions: Sequence[int]
+    blocks: _Blocks, positions: Sequence[int], size: int
 ) -> tuple[tuple[str, ...], RawChunk, int]:
     """The header and the records of the first block (read by the contract's reader)."""
-    size = FIRST_BLOCK_BYTES
     while True:
         taken = blocks.take(size)
         block, final = taken if taken is not None else (b"", True)

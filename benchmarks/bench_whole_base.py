@@ -4,7 +4,8 @@ Run (results go to docs/benchmarks.md, "Training on a whole customer base"; this
 only prints them)::
 
     .venv/bin/python benchmarks/bench_whole_base.py --work /work/tmp-16/bench \\
-        --rows 1000000 5000000 10000000 [--before /work/main] [--before-cap-gb 10]
+        --rows 1000000 5000000 10000000 [--before /work/main] [--before-cap-gb 8] \\
+        [--before-rows 1000000 5000000] [--keep]
 
 For each size N: generate N customers (real rows resampled with noise, as
 ``bench_training.py`` does, written a million rows at a time), then, each in its own child
@@ -166,7 +167,7 @@ def timing(args: argparse.Namespace) -> None:
         case: dict[str, Any] = {"rows": rows, "bytes": data.stat().st_size, "load_start": load()}
         case["after"] = train(ROOT, data, args.work / "bundle-after", None)
         case["pandas"] = pandas_read(data)
-        if args.before is not None:
+        if args.before is not None and rows in (args.before_rows or args.rows):
             case["before"] = train(args.before, data, args.work / "bundle-before", cap)
         case["load_end"] = load()
         print(json.dumps(case), flush=True)
@@ -179,7 +180,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="scratch directory (big files)")
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--before", type=Path, help="checkout to measure as 'before'")
-    parser.add_argument("--before-cap-gb", type=float, default=10.0)
+    parser.add_argument("--before-cap-gb", type=float, default=8.0)
+    parser.add_argument(
+        "--before-rows", type=int, nargs="+", help="sizes to run 'before' at (default: all)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from chalicelib.contract.feature import Feature
 from chalicelib.contract.row import (
     COLUMN_RULES,
-    ValueRule,
     check_id,
     check_value,
     id_of_cell,
@@ -38,7 +38,7 @@ CELLS = st.lists(st.one_of(NUMBER_TEXT, ODD_TEXT, st.text(max_size=6)), max_size
 EVERY_RULE = pytest.mark.parametrize("rule", COLUMN_RULES, ids=[r.name for r in COLUMN_RULES])
 
 
-def expected(rule: ValueRule, values: list[Any]) -> list[tuple[str, Any]]:
+def expected(rule: Feature, values: list[Any]) -> list[tuple[str, Any]]:
     """The contract's verdict per cell: ("number", x) | ("missing",) | ("refused", message)."""
     out: list[tuple[str, Any]] = []
     for value in values:
@@ -52,7 +52,7 @@ def expected(rule: ValueRule, values: list[Any]) -> list[tuple[str, Any]]:
     return out
 
 
-def read(rule: ValueRule, cells: pa.Array) -> list[tuple[str, Any]]:
+def read(rule: Feature, cells: pa.Array) -> list[tuple[str, Any]]:
     """``read_values``' verdict per cell, in the same shape."""
     column = read_values(rule, cells)
     refused = dict(
@@ -78,7 +78,7 @@ def read(rule: ValueRule, cells: pa.Array) -> list[tuple[str, Any]]:
 @EVERY_RULE
 @settings(max_examples=40, deadline=None)
 @given(cells=CELLS)
-def test_text_cells_get_the_contracts_verdict(rule: ValueRule, cells: list[str]) -> None:
+def test_text_cells_get_the_contracts_verdict(rule: Feature, cells: list[str]) -> None:
     got = read(rule, pa.array(cells, type=pa.string()))
     assert got == expected(rule, [parse_cell(c) for c in cells])
 
@@ -86,7 +86,7 @@ def test_text_cells_get_the_contracts_verdict(rule: ValueRule, cells: list[str])
 @EVERY_RULE
 @settings(max_examples=20, deadline=None)
 @given(cells=st.lists(NUMBER_TEXT, max_size=40))
-def test_plain_numbers_read_as_pythons_float(rule: ValueRule, cells: list[str]) -> None:
+def test_plain_numbers_read_as_pythons_float(rule: Feature, cells: list[str]) -> None:
     got = read(rule, pa.array(cells, type=pa.string()))
     assert got == expected(rule, [parse_cell(c) for c in cells])
 
@@ -100,7 +100,7 @@ NUMBERS = st.lists(
 @EVERY_RULE
 @settings(max_examples=30, deadline=None)
 @given(values=NUMBERS)
-def test_numeric_columns_get_the_contracts_verdict(rule: ValueRule, values: list[Any]) -> None:
+def test_numeric_columns_get_the_contracts_verdict(rule: Feature, values: list[Any]) -> None:
     """A Parquet float column: null is missing, NaN and infinities are refused."""
     floats = [None if v is None else float(v) for v in values]
     got = read(rule, pa.array(floats, type=pa.float64()))
@@ -110,7 +110,7 @@ def test_numeric_columns_get_the_contracts_verdict(rule: ValueRule, values: list
 @EVERY_RULE
 @settings(max_examples=10, deadline=None)
 @given(values=st.lists(st.one_of(st.none(), st.integers(-5, 10**13)), max_size=40))
-def test_integer_columns_get_the_contracts_verdict(rule: ValueRule, values: list[Any]) -> None:
+def test_integer_columns_get_the_contracts_verdict(rule: Feature, values: list[Any]) -> None:
     got = read(rule, pa.array(values, type=pa.int64()))
     assert got == expected(rule, values)
 

@@ -122,6 +122,7 @@ def train(checkout: Path, data: Path, out: Path, cap_bytes: int | None) -> dict[
         body = json.loads(manifest.read_text())
         run = body["training"]
         result["build_bundle_s"] = run["seconds"]
+        result["read_s"] = run.get("read_seconds")  # the first read (absent 'before')
         result["steps"] = run["step_seconds"]
         result["k"] = body["k"]
         result["rows"] = body["data"]["rows"]

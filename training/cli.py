@@ -219,7 +219,7 @@ def run_train(args: argparse.Namespace, s3_client: S3Client | None) -> str:
     from training.pipeline import ParityError, build_bundle  # heavy: import only to train
     from training.whole_base import Base
 
-    base = Base(data.reader, scanned.population, args.sample_rows)
+    base = Base(data.reader, scanned.population, args.sample_rows, scanned.seconds)
     try:
         with threadpool_limits(limits=args.threads):
             summary = build_bundle(

@@ -238,7 +238,14 @@ def build_bundle(
             sha256 = data_sha256 or _frame_sha256(frame)
             source = DataSource(data_file, sha256, counts.rows, sample)
             facts = stages.RunFacts(
-                source, options, chosen.algorithm, stable.result, base.population, counts, published
+                source,
+                options,
+                chosen.algorithm,
+                stable.result,
+                base.population,
+                counts,
+                published,
+                base.read_seconds,
             )
             draft = stages.draft_manifest(data, chosen, description, fit, proof, entries, facts)
         # Every stage's seconds, the last one included; only the manifest's own write

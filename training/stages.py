@@ -343,6 +343,7 @@ class RunFacts:
     population: Population
     counts: whole_base.Counts
     published: migration.PublishedModel | None = None
+    read_seconds: float | None = None
 
 
 def draft_manifest(
@@ -398,6 +399,8 @@ def draft_manifest(
                 "limit_fit_rows_cap": SCALABLE_LIMIT_FIT_ROWS if options.scalable else None,
                 "stability_resamples": resamples,
                 "stability_sample_size": facts.stability.sample_size,
+                # The first read of the data (validate + sample), before build_bundle.
+                "read_seconds": facts.read_seconds,
             },
         ),
     )

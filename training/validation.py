@@ -22,6 +22,7 @@ are); info notes say what training will do about expected gaps (imputation).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +185,7 @@ class Scan:
     report: ValidationReport
     sample: Rows
     population: Population
+    seconds: float = 0.0
 
     def frame(self) -> pd.DataFrame:
         """The sample as training takes it: features as float64 columns, ids if any."""
@@ -243,6 +245,7 @@ def scan(
     A file that cannot be read (not UTF-8, a NUL byte, a broken gzip or Parquet file)
     gives a report with that one ``(file)`` error, as the contract's reader would.
     """
+    started = time.perf_counter()
     checker = _Checker(reader.header, min_rows)
     reservoir = Reservoir(sample, seed, len(FEATURE_NAMES))
     try:
@@ -254,7 +257,8 @@ def scan(
     except DataFileError as exc:
         report = unreadable(exc)
         return Scan(report, Rows.join([], len(FEATURE_NAMES)), checker.population())
-    return Scan(checker.report(duplicated), reservoir.sample(), checker.population())
+    seconds = round(time.perf_counter() - started, 3)
+    return Scan(checker.report(duplicated), reservoir.sample(), checker.population(), seconds)
 
 
 def unreadable(exc: DataFileError) -> ValidationReport:

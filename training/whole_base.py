@@ -36,11 +36,13 @@ FRAME_CHUNK_ROWS = 100_000
 @dataclass(frozen=True)
 class Base:
     """The customer base behind a training sample: how to read it again, what the first
-    read counted, and the sample asked for (None: every row)."""
+    read counted and how long it took (None: not read from a file), and the sample asked
+    for (None: every row)."""
 
     reader: ChunkReader
     population: Population
     sample_rows: int | None
+    read_seconds: float | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ process (peak memory = that child's ``ru_maxrss``, from ``os.wait4``):
   into swap or the OOM killer ("as far as it runs");
 - **pandas**: ``pandas.read_csv(FILE)`` once, the floor for reading the file at all.
 
+``--reads``: the two reads alone (validate + sample; score every row), wall and CPU
+seconds each, in one child per size: CPU time per million rows is the figure a busy shared
+machine does not blur, so it shows whether time grows linearly.
+
 What a sample costs in quality is measured by ``bench_sample_quality.py``.
 """
 
@@ -139,6 +143,55 @@ def pandas_read(data: Path) -> dict[str, Any]:
     return result
 
 
+READS_WORKER = "--reads-worker"
+
+
+def reads_worker(data: Path, bundle: Path) -> None:
+    """In a child: the two reads alone, wall and CPU seconds each (prints JSON)."""
+    import numpy as np
+    from chalicelib.contract.bundle import Manifest
+
+    from training.sources import open_data
+    from training.validation import scan
+    from training.whole_base import Base, count
+
+    reader = open_data(str(data)).reader
+    wall, cpu = time.perf_counter(), time.process_time()
+    scanned = scan(reader, sample=200_000, seed=42)
+    first = (time.perf_counter() - wall, time.process_time() - cpu)
+    manifest = Manifest.loads((bundle / "manifest.json").read_bytes())
+    assert manifest.drift_reference is not None
+    edges = [np.asarray(f.edges) for f in manifest.drift_reference.features]
+    graph = (bundle / manifest.segmenter.file).read_bytes()
+    wall, cpu = time.perf_counter(), time.process_time()
+    counts = count(Base(reader, scanned.population, 200_000), graph, manifest.k, edges)
+    second = (time.perf_counter() - wall, time.process_time() - cpu)
+    assert counts.rows == scanned.report.rows
+    seconds = {"read1_wall_s": first[0], "read1_cpu_s": first[1]}
+    seconds |= {"read2_wall_s": second[0], "read2_cpu_s": second[1]}
+    print(json.dumps({key: round(value, 1) for key, value in seconds.items()}))
+
+
+def reads(args: argparse.Namespace) -> None:
+    """The two reads alone at each size (a real-data bundle's graph scores the rows)."""
+    bundle = args.work / "reads-bundle"
+    command = [sys.executable, "-m", "training", "train", "--data", str(DATA), "--out"]
+    command += [str(bundle), "--no-reference", "--no-progress", "--threads", "1"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    for rows in args.rows:
+        data = args.work / f"customers_{rows}.csv"
+        if not data.exists():
+            generate(rows, data)
+        case: dict[str, Any] = {"rows": rows, "load_start": load()}
+        done = run_child([sys.executable, __file__, READS_WORKER, str(data), str(bundle)], ROOT)
+        case |= {"peak_mb": done["peak_mb"], "exit": done["exit"], "load_end": load()}
+        if done["exit"] == 0:
+            case |= json.loads(done["stdout_tail"][-1])
+        print(json.dumps(case), flush=True)
+        if not args.keep:
+            data.unlink()
+
+
 def machine() -> dict[str, Any]:
     model = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -177,6 +230,9 @@ def timing(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == READS_WORKER:
+        reads_worker(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="scratch directory (big files)")
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
@@ -186,10 +242,16 @@ def main() -> None:
         "--before-rows", type=int, nargs="+", help="sizes to run 'before' at (default: all)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--reads", action="store_true", help="the two reads alone: wall and CPU per size"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(json.dumps({"machine": machine(), "load": load()}))
-    timing(args)
+    if args.reads:
+        reads(args)
+    else:
+        timing(args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ fast path only recognises cells the contract accepts, and reads them as the cont
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +105,7 @@ def read_values(rule: Feature, cells: pa.Array) -> ColumnValues:
         found.add(unsure, inverse, verdicts)
     other = np.flatnonzero(~plain)
     if len(other):
-        keys, inverse = _distinct(cells.take(pa.array(other)), _cell_key)
+        keys, inverse = _distinct(cells.take(pa.array(other)))
         found.add(other, inverse, [check_value(rule, _as_value(key)) for key in keys])
     values[found.refused_mask] = np.nan
     values[found.number_rows] = found.numbers
@@ -136,10 +136,6 @@ def _surely_valid(rule: Feature, numbers: NDArray[np.float64]) -> NDArray[np.boo
         if rule.integer:
             ok &= numbers == np.floor(numbers)
     return np.asarray(ok, dtype=bool)
-
-
-def _cell_key(value: Any) -> Any:
-    return value
 
 
 def _as_value(cell: Any) -> Any:
@@ -203,11 +199,11 @@ class _Found:
         return Verdicts(rows[order], np.concatenate(self._of)[order], tuple(self._problems))
 
 
-def _distinct(cells: pa.Array, key: Callable[[Any], Any]) -> tuple[list[Any], NDArray[np.intp]]:
+def _distinct(cells: pa.Array) -> tuple[list[Any], NDArray[np.intp]]:
     """The distinct cells (as Python values) and, for each cell, its index among them."""
     encoded = pc.dictionary_encode(cells, null_encoding="encode")
     indices = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
-    return [key(v) for v in encoded.dictionary.to_pylist()], indices
+    return encoded.dictionary.to_pylist(), indices
 
 
 def read_ids(cells: pa.Array) -> ColumnIds:
@@ -226,7 +222,7 @@ def read_ids(cells: pa.Array) -> ColumnIds:
         plain = _plain_id_mask(cells)
     other = np.flatnonzero(~plain)
     if len(other):
-        keys, inverse = _distinct(cells.take(pa.array(other)), _cell_key)
+        keys, inverse = _distinct(cells.take(pa.array(other)))
         read = np.empty(len(keys), dtype=object)
         read[:] = [id_of_cell(k) if isinstance(k, str) else k for k in keys]
         ids[other] = read[inverse]

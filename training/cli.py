@@ -23,7 +23,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from threadpoolctl import threadpool_limits
 
@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--k-max", type=int, default=10, help="largest k to be tried (row minimum)")
     check.set_defaults(handler=run_validate)
 
+    _add_train_command(commands)
+    _add_store_commands(commands)
+    return parser
+
+
+def _add_train_command(commands: Any) -> None:
     train = commands.add_parser("train", help="validate a data file and build a bundle")
     train.add_argument("--data", required=True, metavar="DATA", help=DATA_HELP)
     train.add_argument(
@@ -151,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(train)
     train.set_defaults(handler=run_train)
 
+
+def _add_store_commands(commands: Any) -> None:
     publish = commands.add_parser("publish", help="upload a bundle and make it current")
     publish.add_argument("bundle", type=Path, metavar="DIR", help="bundle directory")
     publish.add_argument("--no-promote", action="store_true", help="upload only")
@@ -177,7 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="make the previous version current again")
     _add_store_options(rollback)
     rollback.set_defaults(handler=run_rollback)
-    return parser
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from chalicelib.contract.bundle import Manifest
-from chalicelib.contract.training_report import DataSource, Sample
+from chalicelib.contract.training_report import DataSource, Parity, Sample
 from numpy.typing import NDArray
 from tqdm import tqdm
 
 from training import bundle_writer, stages, whole_base
 from training.clustering import is_scalable
+from training.elbow import ElbowResult
 from training.parity import ParityError
 from training.population import Population
 from training.schema import FEATURE_NAMES
@@ -203,51 +204,23 @@ def build_bundle(
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     if base is None:
         base = whole_base.Base(whole_base.FrameChunks(raw), Population.of(raw), None)
-    large = is_scalable(len(raw), scalable)
     options = stages.Options(
-        k, k_range, seed, large, progress, stability_resamples, stability_sample_size
-    )
+        k, k_range, seed, is_scalable(len(raw), scalable), progress,
+        stability_resamples, stability_sample_size,
+    )  # fmt: skip
     if reference_centroids is None and published is not None:
         reference_centroids = published.centroids
     clock = StepClock(progress)
     try:
-        with clock.step("preprocess"):
-            data = stages.preprocess(raw)
-        with clock.step("elbow"):
-            first = stages.choose_k(data, options)
-        with clock.step("stability"):
-            stable = stages.check_stability(data, first, options)
-            chosen = stable.chosen
-        with clock.step("kmeans"):
-            clusters = stages.cluster(data, chosen, options, reference_centroids)
-        with clock.step("describe"):
-            description = stages.describe(data, clusters, stable, options)
-        with clock.step("limit models"):
-            fit = stages.fit_limits(data, clusters, options)
-        with clock.step("export"):
-            exported = stages.export_graphs(data, clusters, fit)
-        with clock.step("parity"):
-            proof = stages.prove_parity(data, clusters, fit, exported, options)
-        with clock.step("whole base"):
-            counts = stages.count_whole_base(base, exported, description, published, options)
+        trained = _train(raw, options, reference_centroids, base, published, clock)
         with clock.step("bundle"):
-            entries = bundle_writer.write_files(
-                out_dir, stages.bundle_files(out_dir, chosen, exported)
+            source = DataSource(
+                data_file,
+                data_sha256 or _frame_sha256(frame),
+                trained.counts.rows,
+                _sample(len(raw), base.sample_rows, seed, trained.clusters, trained.chosen.k),
             )
-            sample = _sample(len(raw), base.sample_rows, seed, clusters, chosen.k)
-            sha256 = data_sha256 or _frame_sha256(frame)
-            source = DataSource(data_file, sha256, counts.rows, sample)
-            facts = stages.RunFacts(
-                source,
-                options,
-                chosen.algorithm,
-                stable.result,
-                base.population,
-                counts,
-                published,
-                base.read_seconds,
-            )
-            draft = stages.draft_manifest(data, chosen, description, fit, proof, entries, facts)
+            draft = _draft(out_dir, trained, source, options, base, published)
         # Every stage's seconds, the last one included; only the manifest's own write
         # (a few milliseconds) is outside them.
         seconds = round(time.perf_counter() - started, 3)
@@ -255,17 +228,102 @@ def build_bundle(
         manifest = bundle_writer.write_manifest(out_dir, replace(draft, training=run))
     finally:
         clock.close()
+    return _summary(manifest, trained, out_dir, seconds, len(raw))
+
+
+@dataclass(frozen=True)
+class _Trained:
+    """What the fitting stages produced, in the order they ran."""
+
+    data: stages.Preprocessed
+    chosen: ElbowResult
+    stable: stages.StabilityCheck
+    clusters: stages.Clusters
+    description: stages.Description
+    fit: stages.LimitFit
+    exported: stages.Exported
+    proof: Parity
+    counts: whole_base.Counts
+
+
+def _train(
+    raw: NDArray[np.float64],
+    options: stages.Options,
+    reference_centroids: list[dict[str, float]] | None,
+    base: whole_base.Base,
+    published: PublishedModel | None,
+    clock: StepClock,
+) -> _Trained:
+    """The fitting stages, each timed under its name (``StepClock.STEPS``)."""
+    with clock.step("preprocess"):
+        data = stages.preprocess(raw)
+    with clock.step("elbow"):
+        first = stages.choose_k(data, options)
+    with clock.step("stability"):
+        stable = stages.check_stability(data, first, options)
+    with clock.step("kmeans"):
+        clusters = stages.cluster(data, stable.chosen, options, reference_centroids)
+    with clock.step("describe"):
+        description = stages.describe(data, clusters, stable, options)
+    with clock.step("limit models"):
+        fit = stages.fit_limits(data, clusters, options)
+    with clock.step("export"):
+        exported = stages.export_graphs(data, clusters, fit)
+    with clock.step("parity"):
+        proof = stages.prove_parity(data, clusters, fit, exported, options)
+    with clock.step("whole base"):
+        counts = stages.count_whole_base(base, exported, description, published, options)
+    return _Trained(
+        data, stable.chosen, stable, clusters, description, fit, exported, proof, counts
+    )
+
+
+def _draft(
+    out_dir: Path,
+    trained: _Trained,
+    source: DataSource,
+    options: stages.Options,
+    base: whole_base.Base,
+    published: PublishedModel | None,
+) -> Manifest:
+    """Write the bundle's files and draft the manifest that lists them."""
+    files = stages.bundle_files(out_dir, trained.chosen, trained.exported)
+    entries = bundle_writer.write_files(out_dir, files)
+    facts = stages.RunFacts(
+        source,
+        options,
+        trained.chosen.algorithm,
+        trained.stable.result,
+        base.population,
+        trained.counts,
+        published,
+        base.read_seconds,
+    )
+    return stages.draft_manifest(
+        trained.data,
+        trained.chosen,
+        trained.description,
+        trained.fit,
+        trained.proof,
+        entries,
+        facts,
+    )
+
+
+def _summary(
+    manifest: Manifest, trained: _Trained, out_dir: Path, seconds: float, sample_rows: int
+) -> BundleSummary:
     return BundleSummary(
         version=manifest.version,
         k=manifest.k,
-        k_source=chosen.k_source,
+        k_source=trained.chosen.k_source,
         out_dir=out_dir,
         seconds=seconds,
-        rows=counts.rows,
-        sample_rows=len(raw),
+        rows=trained.counts.rows,
+        sample_rows=sample_rows,
         segment_names=tuple(s.name for s in manifest.segments),
-        labels=clusters.labels,
-        algorithm=chosen.algorithm,
+        labels=trained.clusters.labels,
+        algorithm=trained.chosen.algorithm,
         parity_passed=manifest.parity.passed,
         manifest=manifest,
     )

@@ -89,11 +89,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RowError:
-    """One rejected cell (or row): its file row, column and the contract's message."""
+    """One rejected cell (or row): its file row and the row contract's field and message
+    (the same :class:`FieldProblem` the API and the batch files answer)."""
 
     line: int
-    field: str
-    message: str
+    problem: FieldProblem
+
+    @property
+    def field(self) -> str:
+        return self.problem.field
+
+    @property
+    def message(self) -> str:
+        return self.problem.message
 
 
 @dataclass(frozen=True)
@@ -372,7 +380,9 @@ class _Checker:
     def _keep_errors(self, errors: list[tuple[int, int, str, str]]) -> None:
         errors.sort(key=lambda e: (e[0], e[1]))
         room = MAX_ROW_ERRORS - len(self.row_errors)
-        self.row_errors += [RowError(line, column, text) for line, _, column, text in errors[:room]]
+        self.row_errors += [
+            RowError(line, FieldProblem(column, text)) for line, _, column, text in errors[:room]
+        ]
 
     def duplicates(self, reader: ChunkReader) -> Issue | None:
         """The duplicate-id error, after a second look at suspect ids (none: no issue)."""

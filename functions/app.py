@@ -56,8 +56,9 @@ def segment_batch() -> dict[str, Any] | Response:
         return batch_json(get_service().score_batch(http.customers_of(http.json_body(request))))
     from chalicelib.api import csv_body  # CSV batches only: not on the common request's path
 
-    answer = csv_body.score_body(get_service(), http.raw_body(request), first_row)
-    if http.wants_csv(request):
+    as_csv = http.wants_csv(request)
+    answer = csv_body.score_body(get_service(), http.raw_body(request), first_row, not as_csv)
+    if as_csv:
         table = csv_body.results_csv(answer.scored)
         return http.csv_response(table, answer.warnings, answer.tally.to_json())
     return answer.to_json()

@@ -16,18 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.api.limits import batch_size_problem
-from chalicelib.batch.csv_io import ScoredRows, header_of, results_csv, score_records
-from chalicelib.batch.files import count_for_report
+from chalicelib.batch.csv_io import Row, ScoredRows, header_of, results_csv, score_rows
 from chalicelib.contract.row import (
     FILE_FIELD,
     NO_ROWS,
     CsvError,
     FieldProblem,
     HeaderCheck,
-    RowRecord,
     decode,
-    read_csv,
-    row_record,
+    is_blank,
+    read_rows,
 )
 from chalicelib.drift.reports import FileReport
 from chalicelib.drift.tally import DriftTally
@@ -50,8 +48,11 @@ class CsvBatch:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON answer: the batch answer with each entry's file ``row``, the warnings and
-        the drift tally."""
-        body = batch_json(self.scored.batch, self.scored.rows)
+        the drift tally (the body must have been scored ``typed``)."""
+        batch = self.scored.table.batch
+        if batch is None:
+            raise ValueError("a JSON answer needs the typed outcomes: score the body typed")
+        body = batch_json(batch, self.scored.rows)
         body["warnings"] = [w.to_json() for w in self.warnings]
         body["drift_tally"] = self.tally.to_json()
         return body
@@ -61,21 +62,19 @@ def _rejected(problems: Iterable[FieldProblem]) -> ValidationFailed:
     return ValidationFailed.from_errors(list(problems))
 
 
-def read_body(
-    data: bytes, model: ScoringModel, first_row: int
-) -> tuple[HeaderCheck, list[RowRecord]]:
-    """A ``text/csv`` request body as row records, or a 400 naming what is wrong.
+def read_body(data: bytes, model: ScoringModel, first_row: int) -> tuple[HeaderCheck, list[Row]]:
+    """A ``text/csv`` request body's data rows, or a 400 naming what is wrong.
 
     File-level problems (not UTF-8, not CSV, no header, a bad header, no rows, more rows
     than a batch may hold) refuse the whole body; everything about a single row is left to
     scoring, which answers it in that row's entry.
     """
     try:
-        header, rows = read_csv(io.StringIO(decode(data), newline=""), first_row)
+        header, rows = read_rows(io.StringIO(decode(data), newline=""), first_row)
         check = header_of(model, header)
         if not check.ok:
             raise _rejected(check.errors)
-        records = [row_record(r, check, model.validator.id_field) for r in rows if not r.blank]
+        records = [row for row in rows if not is_blank(row[1])]
     except CsvError as error:
         raise _rejected([FieldProblem(FILE_FIELD, error.message)]) from error
     if not records:
@@ -86,18 +85,20 @@ def read_body(
     return check, records
 
 
-def score_body(service: ScoringService, data: bytes, first_row: int) -> CsvBatch:
+def score_body(
+    service: ScoringService, data: bytes, first_row: int, typed: bool = True
+) -> CsvBatch:
     """The body scored by today's model (one body, one model, even across a promotion);
     rows are numbered from ``first_row`` (the file row of the body's first data line).
-    Cache and history are used as for a JSON batch."""
+    Cache and history are used as for a JSON batch; ``typed``: for a JSON answer."""
     model = service.get_model()
-    check, records = read_body(data, model, first_row)
-    scored = score_records(service, model, records)
-    return CsvBatch(scored, (*check.warnings, *check.notes), _tally(model, records, scored))
+    check, rows = read_body(data, model, first_row)
+    scored = score_rows(service, model, rows, check, typed)
+    return CsvBatch(scored, (*check.warnings, *check.notes), _tally(model, rows, scored))
 
 
-def _tally(model: ScoringModel, records: list[RowRecord], scored: ScoredRows) -> DriftTally:
+def _tally(model: ScoringModel, rows: list[Row], scored: ScoredRows) -> DriftTally:
     """The body's drift counts, as a batch file counts one chunk (its scored rows)."""
     counter = FileReport(model.manifest, model.version)
-    count_for_report(counter, records, scored)
-    return DriftTally(model.version, len(records), counter.counts)
+    counter.add(scored.table)
+    return DriftTally(model.version, len(rows), counter.counts)

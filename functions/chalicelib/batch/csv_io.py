@@ -1,44 +1,52 @@
 """Customer rows as CSV, in and out: shared by the S3 batch files and ``POST /v1/segment/batch``.
 
-In: the row contract reads the file (:func:`chalicelib.contract.row.read_csv`),
-:func:`header_of` checks its header against the model's columns and
-:func:`score_records` scores a run of its rows in file order, each outcome with its file row
-number. Out: :func:`result_lines` and :func:`error_lines` make the results table and the
-error report, written by :func:`chalicelib.contract.row.write_csv`; the CSV route, the S3
-results file and (through the route) the Streamlit download are byte for byte the same.
+In: the row contract reads the file (:func:`chalicelib.contract.row.read_rows`),
+:func:`header_of` checks its header against the model's columns and :func:`score_rows`
+scores a run of its rows in file order, a column at a time: the cells go to the validator
+by column (:mod:`chalicelib.scoring.cells`), the valid rows to the model as one matrix.
+Out: :func:`result_lines` is the one rendering of the results table (every results file,
+the Distributed Map's parts and the CSV route's answer go through it) and
+:func:`error_lines` the error report's, written by
+:func:`chalicelib.contract.row.write_csv`; the CSV route, the S3 results file and (through
+the route) the Streamlit download are byte for byte the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from chalicelib.contract.row import (
-    FILE_FIELD,
     ID_FIELD,
     RESULT_COLUMNS,
     STATUS_ERROR,
     STATUS_SCORED,
     FieldProblem,
     HeaderCheck,
-    RowRecord,
     check_header,
+    id_of_cell,
+    ragged,
+    spreadsheet_safe,
     write_csv,
+    write_safe_csv,
 )
+from chalicelib.scoring.cells import TextColumns, check_columns
 from chalicelib.scoring.model import ScoringModel
-from chalicelib.scoring.scored import BatchOutcome, RowFailure, RowOutcome, ScoredCustomer
-from chalicelib.scoring.service import Checked, ScoringService, check
+from chalicelib.scoring.scored import SUGGESTIONS, RowFailure, ScoredTable
+from chalicelib.scoring.service import ScoringService
 
-UNREADABLE = FieldProblem(FILE_FIELD, "cannot be read")
+Row = tuple[int, list[str]]
+"""A data row as the contract reads it: its file row number and its cells."""
 
 
 @dataclass(frozen=True)
 class ScoredRows:
-    """A run of file rows, scored: each outcome's file row number, and the outcomes."""
+    """A run of file rows, scored: each row's file row number, and the scored table."""
 
     rows: tuple[int, ...]
-    batch: BatchOutcome
+    table: ScoredTable
 
 
 def header_of(model: ScoringModel, header: Sequence[str]) -> HeaderCheck:
@@ -47,20 +55,43 @@ def header_of(model: ScoringModel, header: Sequence[str]) -> HeaderCheck:
     return check_header(header, validator.features, validator.id_field)
 
 
-def checked(model: ScoringModel, record: RowRecord) -> Checked:
-    """A row record validated, or refused: a row that could not even be read as a record
-    (a ragged one) fails like any invalid row."""
-    if record.record is None:
-        return RowFailure(record.customer_id, (record.problem or UNREADABLE,))
-    return check(model, record.record)
+def text_columns(rows: Sequence[Row], check: HeaderCheck, id_field: str) -> TextColumns:
+    """The cells of ``rows`` by column (the header's known columns); a row with another
+    number of cells than the header is unreadable (its cells become placeholders)."""
+    width = check.width
+    cells = [row for _, row in rows]
+    unreadable = {i: ragged(len(row), width) for i, row in enumerate(cells) if len(row) != width}
+    id_position = check.positions.get(id_field)
+    ids = [None] * len(cells) if id_position is None else _ids(cells, id_position)
+    if unreadable:
+        cells = [[""] * width if i in unreadable else row for i, row in enumerate(cells)]
+    by_position = list(zip(*cells, strict=True)) if cells else []
+    columns = {
+        name: by_position[position] if by_position else ()
+        for name, position in check.positions.items()
+        if name != id_field
+    }
+    return TextColumns(len(cells), ids, columns, unreadable)
 
 
-def score_records(
-    service: ScoringService, model: ScoringModel, records: Sequence[RowRecord]
+def _ids(cells: Sequence[list[str]], position: int) -> list[str | None]:
+    """The id cell of every row, as the contract reads it (None where a row has none)."""
+    return [id_of_cell(row[position]) if position < len(row) else None for row in cells]
+
+
+def score_rows(
+    service: ScoringService,
+    model: ScoringModel,
+    rows: Sequence[Row],
+    check: HeaderCheck,
+    typed: bool = False,
 ) -> ScoredRows:
-    """``records`` scored by ``model`` (the file's, fixed when it was opened), in order."""
-    batch = service.score_checked(model, [checked(model, r) for r in records])
-    return ScoredRows(tuple(r.number for r in records), batch)
+    """``rows`` (blank ones left out) scored by ``model`` (the file's, fixed when it was
+    opened), in order; ``typed``: with the typed outcomes too (a JSON answer)."""
+    columns = text_columns(rows, check, model.validator.id_field)
+    checked = check_columns(model.validator, columns)
+    table = service.score_columns(model, checked, typed)
+    return ScoredRows(tuple(number for number, _ in rows), table)
 
 
 def _joined(problems: Iterable[FieldProblem]) -> str:
@@ -68,59 +99,91 @@ def _joined(problems: Iterable[FieldProblem]) -> str:
 
 
 def result_lines(scored: ScoredRows) -> list[tuple[Any, ...]]:
-    """One results-table line (:data:`RESULT_COLUMNS`) per row, scored or not."""
-    version = scored.batch.model_version
+    """One results-table line (:data:`RESULT_COLUMNS`) per row, scored or not, by column
+    name (empty where a row has none); every text cell made spreadsheet-safe here
+    (:func:`results_csv` writes them as they are)."""
+    table = scored.table
+    version = spreadsheet_safe(table.model_version)
+    ids = [spreadsheet_safe(customer_id) for customer_id in table.customer_ids]
+    failures = table.failures
+    valid = [i for i in range(len(ids)) if i not in failures]
+    cells = _scored_cells(table)
+    cells["row"] = [scored.rows[i] for i in valid]
+    cells[ID_FIELD] = [ids[i] for i in valid]
+    width = len(valid)
+    lines = zip(
+        *(cells.get(name) or repeat(version if name == "model_version" else None, width)
+          for name in RESULT_COLUMNS),
+        strict=False,
+    )  # fmt: skip
+    if not failures:
+        return list(lines)
     return [
-        result_line(row, outcome, version)
-        for row, outcome in zip(scored.rows, scored.batch.outcomes, strict=True)
+        next(lines) if i not in failures else _failed_line(row, ids[i], failures[i], version)
+        for i, row in enumerate(scored.rows)
     ]
 
 
-def result_line(row: int, outcome: RowOutcome, model_version: str) -> tuple[Any, ...]:
-    """The results-table line of one row, cell by column name (empty where it has none)."""
-    cells: dict[str, Any] = {"row": row, ID_FIELD: outcome.customer_id}
-    if isinstance(outcome, ScoredCustomer):
-        cells.update(_scored_cells(outcome))
-    else:
-        cells.update(status=STATUS_ERROR, errors=_joined(outcome.errors))
-    cells["model_version"] = model_version
+def _failed_line(row: int, customer_id: Any, failure: RowFailure, version: str) -> tuple[Any, ...]:
+    """A refused row's line: its problems in ``errors``, every scoring column empty."""
+    cells = {
+        "row": row,
+        ID_FIELD: customer_id,
+        "status": STATUS_ERROR,
+        "errors": spreadsheet_safe(_joined(failure.errors)),
+        "model_version": version,
+    }
     return tuple(cells.get(column) for column in RESULT_COLUMNS)
 
 
-def _scored_cells(outcome: ScoredCustomer) -> dict[str, Any]:
-    scored = outcome.scored
-    limit, typicality, explanation = scored.credit_limit, scored.typicality, scored.explanation
+def _scored_cells(table: ScoredTable) -> dict[str, list[Any]]:
+    """The scored rows' cells by column name, from the table's columns."""
+    columns = table.columns
+    band = columns.band
     return {
-        "status": STATUS_SCORED,
-        "segment_id": scored.segment.id,
-        "segment_name": scored.segment.name,
-        "credit_limit_p25": limit.p25,
-        "credit_limit_p50": limit.p50,
-        "credit_limit_p75": limit.p75,
-        "credit_limit_model": limit.model,
-        "credit_limit_position": limit.position,
-        "credit_limit_suggestion": limit.suggestion,
-        "typicality_percentile": typicality.percentile,
-        "typicality_label": typicality.label,
-        "runner_up": explanation.runner_up,
-        "margin": explanation.margin,
-        "map_x": scored.map_x,
-        "map_y": scored.map_y,
-        "imputed": ";".join(scored.imputed),
-        "flags": _joined(scored.flags),
+        "status": [STATUS_SCORED] * len(band),
+        "segment_id": [segment.id for segment in columns.segments],
+        "segment_name": _safe([segment.name for segment in columns.segments]),
+        "credit_limit_p25": [b[0] for b in band],
+        "credit_limit_p50": [b[1] for b in band],
+        "credit_limit_p75": [b[2] for b in band],
+        "credit_limit_model": _safe(columns.limit_model),
+        "credit_limit_position": _safe(columns.position),
+        "credit_limit_suggestion": _safe([SUGGESTIONS[p] for p in columns.position]),
+        "typicality_percentile": columns.percentile,
+        "typicality_label": _safe(columns.typicality),
+        "runner_up": columns.runner_up,
+        "margin": columns.margin,
+        "map_x": columns.map_x,
+        "map_y": columns.map_y,
+        "imputed": [
+            spreadsheet_safe(";".join(names)) if names else "" for names in columns.imputed
+        ],
+        "flags": [spreadsheet_safe(_joined(flags)) if flags else "" for flags in columns.flags],
     }
+
+
+def _safe(texts: Sequence[str]) -> list[str]:
+    """:func:`spreadsheet_safe` of texts that repeat (a segment's name), worked out once."""
+    safe = {text: spreadsheet_safe(text) for text in set(texts)}
+    return [safe[text] for text in texts]
 
 
 def error_lines(scored: ScoredRows) -> list[tuple[Any, ...]]:
     """One error-report line (:data:`ERROR_COLUMNS`) per invalid field of a failed row."""
     return [
-        (row, outcome.customer_id, problem.field, problem.message)
-        for row, outcome in zip(scored.rows, scored.batch.outcomes, strict=True)
-        if isinstance(outcome, RowFailure)
-        for problem in outcome.errors
+        (scored.rows[i], failure.customer_id, problem.field, problem.message)
+        for i, failure in scored.table.failures.items()
+        for problem in failure.errors
     ]
 
 
-def results_csv(scored: ScoredRows) -> str:
-    """The results table of one run of rows as CSV text, header included."""
-    return write_csv([RESULT_COLUMNS, *result_lines(scored)])
+def results_csv(scored: ScoredRows, header: bool = True) -> str:
+    """The results table of one run of rows as CSV text (with its header line)."""
+    lines = result_lines(scored)
+    return write_safe_csv([RESULT_COLUMNS, *lines] if header else lines)
+
+
+def errors_csv(scored: ScoredRows) -> str:
+    """The error report's lines of one run of rows as CSV text (no header line)."""
+    return write_csv(error_lines(scored))

@@ -1,8 +1,9 @@
 """Score a customer CSV put in the batch bucket, without the HTTP request limits.
 
 ``s3://<BATCH_BUCKET>/batch/input/<name>.csv`` is read as a stream, scored in chunks of
-1,000 rows through the same :meth:`ScoringService.score_batch` as ``POST /v1/segment/batch``,
-and answered beside it under ``batch/output/``:
+1,000 rows by column (:func:`chalicelib.batch.csv_io.score_rows`: the same row contract,
+validator, model and results renderer as ``POST /v1/segment/batch``), and answered beside
+it under ``batch/output/``:
 
 - ``<name>.results.csv``: the results table (``chalicelib.contract.row.RESULT_COLUMNS``),
   one line per data row, scored or not (only when the whole file was read): the very
@@ -39,19 +40,16 @@ from chalicelib.contract.row import (
     NO_ROWS,
     RESULT_COLUMNS,
     CsvError,
-    CsvRow,
     FieldProblem,
     HeaderCheck,
-    RowRecord,
-    read_csv,
-    row_record,
+    is_blank,
+    read_rows,
     text_of,
     write_csv,
 )
 from chalicelib.drift import reports
 from chalicelib.errors import ModelUnavailable
 from chalicelib.scoring.model import ScoringModel
-from chalicelib.scoring.scored import ScoredCustomer
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores import aws
 
@@ -225,13 +223,13 @@ def _score_stream(
     _write_rows(results, [RESULT_COLUMNS])
     _write_rows(errors, [ERROR_COLUMNS])
     try:
-        header, rows = read_csv(text)
+        header, rows = read_rows(text)
         model = service.get_model()
         check = check_file_header(model, header, summary)
         tracker.append(reports.FileReport(model.manifest, model.version))
-        for chunk in _chunks(rows, check, model.validator.id_field):
-            scored = batch_csv.score_records(service, model, chunk)  # one file, one model
-            _write_chunk(chunk, scored, results, errors, summary, tracker[0])
+        for chunk in _chunks(rows):
+            scored = batch_csv.score_rows(service, model, chunk, check)  # one file, one model
+            _write_chunk(scored, results, errors, summary, tracker[0])
     except CsvError as error:
         raise FileRejected([FieldProblem(FILE_FIELD, error.message)]) from error
     finally:
@@ -240,16 +238,16 @@ def _score_stream(
         raise FileRejected([FieldProblem(FILE_FIELD, NO_ROWS)])
 
 
-def _chunks(rows: Iterable[CsvRow], check: HeaderCheck, id_field: str) -> Iterator[list[RowRecord]]:
-    """The records of each run of :data:`CHUNK_ROWS` file rows (blank rows skipped).
+def _chunks(rows: Iterable[batch_csv.Row]) -> Iterator[list[batch_csv.Row]]:
+    """The data rows of each run of :data:`CHUNK_ROWS` file rows (blank rows skipped).
 
     Runs of file rows, as the Streamlit page cuts a file for the API (a row's answer does
-    not depend on its batch, see ``ScoringModel.score``; the runs just keep both alike).
+    not depend on its batch, see ``ScoringModel.compute``; the runs just keep both alike).
     """
-    chunk: list[RowRecord] = []
+    chunk: list[batch_csv.Row] = []
     for count, row in enumerate(rows, start=1):
-        if not row.blank:
-            chunk.append(row_record(row, check, id_field))
+        if not is_blank(row[1]):
+            chunk.append(row)
         if count % CHUNK_ROWS == 0 and chunk:
             yield chunk
             chunk = []
@@ -258,32 +256,19 @@ def _chunks(rows: Iterable[CsvRow], check: HeaderCheck, id_field: str) -> Iterat
 
 
 def _write_chunk(
-    chunk: list[RowRecord],
     scored: batch_csv.ScoredRows,
     results: IO[bytes],
     errors: IO[bytes],
     summary: Summary,
     report: reports.FileReport,
 ) -> None:
-    counts = scored.batch.counts
+    counts = scored.table.counts
     summary.rows += counts.total
     summary.scored += counts.scored
     summary.failed += counts.failed
-    _write_rows(results, batch_csv.result_lines(scored))
-    _write_rows(errors, batch_csv.error_lines(scored))
-    count_for_report(report, chunk, scored)
-
-
-def count_for_report(
-    report: reports.FileReport, chunk: Sequence[RowRecord], scored: batch_csv.ScoredRows
-) -> None:
-    """Add a scored chunk's rows to the file's drift counts (the scored rows only)."""
-    pairs = [
-        (row.record, outcome)
-        for row, outcome in zip(chunk, scored.batch.outcomes, strict=True)
-        if isinstance(outcome, ScoredCustomer) and row.record is not None
-    ]
-    report.add([record for record, _ in pairs], [outcome for _, outcome in pairs])
+    results.write(batch_csv.results_csv(scored, header=False).encode())
+    errors.write(batch_csv.errors_csv(scored).encode())
+    report.add(scored.table)
 
 
 def _write_rows(stream: IO[bytes], rows: Iterable[Sequence[Any]]) -> None:

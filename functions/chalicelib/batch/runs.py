@@ -54,7 +54,6 @@ from chalicelib.batch.files import (
     OutputKeys,
     Summary,
     check_file_header,
-    count_for_report,
     write_file_problems,
     write_summary,
 )
@@ -66,11 +65,10 @@ from chalicelib.contract.row import (
     NO_ROWS,
     RESULT_COLUMNS,
     CsvError,
-    CsvRow,
     FieldProblem,
     decode,
+    is_blank,
     read_csv,
-    row_record,
     write_csv,
 )
 from chalicelib.drift import reports
@@ -211,14 +209,13 @@ def score_batch(
     model = service.get_model()
     check = batch_csv.header_of(model, run.header)  # prepare found it usable
     items = sorted(event["Items"], key=lambda item: int(item["index"]))
-    rows = [row for row in _rows(items, run.header) if not row.blank]
-    records = [row_record(row, check, model.validator.id_field) for row in rows]
-    scored = batch_csv.score_records(service, model, records)
+    rows = [row for row in _rows(items, run.header) if not is_blank(row[1])]
+    scored = batch_csv.score_rows(service, model, rows, check)
     tally = reports.FileReport(model.manifest, model.version)  # this batch's drift counts
-    count_for_report(tally, records, scored)
-    results = write_csv(batch_csv.result_lines(scored))
-    errors = write_csv(batch_csv.error_lines(scored))
-    counts = scored.batch.counts
+    tally.add(scored.table)
+    results = batch_csv.results_csv(scored, header=False)
+    errors = batch_csv.errors_csv(scored)
+    counts = scored.table.counts
     first = int(items[0]["index"]) + FIRST_DATA_ROW
     last = int(items[-1]["index"]) + FIRST_DATA_ROW
     done = BatchDone(first, last, counts.total, counts.scored, counts.failed)
@@ -230,7 +227,7 @@ def score_batch(
     return asdict(done)
 
 
-def _rows(items: Sequence[Mapping[str, Any]], header: Sequence[str]) -> Iterator[CsvRow]:
+def _rows(items: Sequence[Mapping[str, Any]], header: Sequence[str]) -> Iterator[batch_csv.Row]:
     """Each item as the row the CSV path would have read: its file row number, its cells."""
     for item in items:
         number = int(item["index"]) + FIRST_DATA_ROW
@@ -238,7 +235,7 @@ def _rows(items: Sequence[Mapping[str, Any]], header: Sequence[str]) -> Iterator
         cells = [values.get(name) for name in header]
         if len(values) != len(header) or any(not isinstance(cell, str) for cell in cells):
             cells = list(values.values())  # as many cells as the line had: a ragged row
-        yield CsvRow(number, ["" if cell is None else str(cell) for cell in cells])
+        yield number, ["" if cell is None else str(cell) for cell in cells]
 
 
 # --- 3. plan --------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ sends) or a line of a CSV file in the batch bucket. All of them read it with thi
   the :data:`ABSOLUTE_MAX` ceiling;
 - **the header** (:func:`check_header`): names are compared exactly after stripping
   spaces; a name given twice (in any letter case) is an error;
-- **a CSV file** (:func:`read_csv`): UTF-8 (a byte-order mark is dropped), any line ending;
+- **a CSV file** (:func:`read_csv`; :func:`read_rows` without an object per row): UTF-8
+  (a byte-order mark is dropped), any line ending;
   rows are numbered as a spreadsheet numbers them (the header is row 1, the first customer
   row 2, blank lines count but are skipped);
 - **output** (:data:`RESULT_COLUMNS`, :data:`ERROR_COLUMNS`, :func:`write_csv`): every text
-  cell that a spreadsheet would run as a formula is neutralised.
+  cell that a spreadsheet would run as a formula is neutralised (:func:`spreadsheet_safe`).
 
 Standard library only, and nothing runs at import beyond defining constants.
 """
@@ -323,8 +324,12 @@ class CsvRow:
 
     @property
     def blank(self) -> bool:
-        """A blank line (or only empty cells): not a customer; skipped, but counted."""
-        return not any(cell.strip(_SPACES) for cell in self.cells)
+        return is_blank(self.cells)
+
+
+def is_blank(cells: Sequence[str]) -> bool:
+    """A blank line (or only empty cells): not a customer; skipped, but counted."""
+    return not any(cell.strip(_SPACES) for cell in cells)
 
 
 def text_of(stream: IO[bytes]) -> io.TextIOWrapper:
@@ -343,6 +348,15 @@ def read_csv(
     Raises :class:`CsvError` for an empty file or a blank first line; the iterator raises it
     for text that is not UTF-8 or not CSV.
     """
+    header, rows = read_rows(lines, first_row)
+    return header, (CsvRow(number, cells) for number, cells in rows)
+
+
+def read_rows(
+    lines: Iterable[str], first_row: int = FIRST_DATA_ROW
+) -> tuple[tuple[str, ...], Iterator[tuple[int, list[str]]]]:
+    """:func:`read_csv` without an object per record: ``(row number, cells)`` pairs, for
+    the batch paths, which read millions of them."""
     reader = csv.reader(_text_only(lines))
     try:
         header = next(reader, None)
@@ -363,11 +377,11 @@ def _text_only(lines: Iterable[str]) -> Iterator[str]:
         yield line
 
 
-def _records(reader: Iterator[list[str]], first_row: int) -> Iterator[CsvRow]:
+def _records(reader: Iterator[list[str]], first_row: int) -> Iterator[tuple[int, list[str]]]:
     number = first_row - 1
     try:
         for number, cells in enumerate(reader, start=first_row):
-            yield CsvRow(number, cells)
+            yield number, cells
     except (UnicodeDecodeError, csv.Error) as error:
         raise _unreadable(error, number + 1) from error
 
@@ -386,34 +400,9 @@ def decode(data: bytes) -> str:
         raise CsvError(f"{NOT_UTF8}: {error.reason}") from error
 
 
-@dataclass(frozen=True, slots=True)
-class RowRecord:
-    """A data row as the validator takes it, or the reason it cannot be read at all."""
-
-    number: int
-    customer_id: str | None
-    record: dict[str, Any] | None
-    problem: FieldProblem | None = None
-
-
 def ragged(count: int, width: int) -> FieldProblem:
     """A row with another number of cells than the header."""
     return FieldProblem(ROW_FIELD, f"has {count} fields, the header has {width}")
-
-
-def row_record(row: CsvRow, header: HeaderCheck, id_field: str = ID_FIELD) -> RowRecord:
-    """The known columns of ``row``: :func:`parse_cell` values, the id as text or None."""
-    cells = row.cells
-    id_position = header.positions.get(id_field)
-    customer_id = None
-    if id_position is not None and id_position < len(cells):
-        customer_id = id_of_cell(cells[id_position])
-    if len(cells) != header.width:
-        return RowRecord(row.number, customer_id, None, ragged(len(cells), header.width))
-    record: dict[str, Any] = {}
-    for name, position in header.positions.items():
-        record[name] = customer_id if name == id_field else parse_cell(cells[position])
-    return RowRecord(row.number, customer_id, record)
 
 
 # --- output -----------------------------------------------------------------------------
@@ -464,7 +453,12 @@ def spreadsheet_safe(value: Any) -> Any:
 
 def write_csv(rows: Iterable[Sequence[Any]]) -> str:
     """Rows as CSV text (``\\r\\n`` line ends, ``None`` as empty), spreadsheet-safe."""
+    return write_safe_csv([spreadsheet_safe(cell) for cell in row] for row in rows)
+
+
+def write_safe_csv(rows: Iterable[Sequence[Any]]) -> str:
+    """:func:`write_csv` of rows whose text cells have been through
+    :func:`spreadsheet_safe` already (a results table does it a column at a time)."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -26,7 +26,7 @@ from chalicelib import observability
 from chalicelib.contract.bundle import Manifest
 from chalicelib.contract.row import ID_FIELD
 from chalicelib.drift import stats as drift
-from chalicelib.scoring.scored import ScoredCustomer
+from chalicelib.scoring.scored import ScoredTable
 from chalicelib.stores import aws
 
 REPORTS_PREFIX = "batch/reports/"
@@ -128,15 +128,16 @@ class FileReport:
         self.counts = drift.new_counts(self.reference)
         self.model_version = model_version
 
-    def add(self, records: Sequence[Mapping[str, Any]], scored: Sequence[ScoredCustomer]) -> None:
-        """Count scored rows: their raw cells by feature name, and how each was scored."""
-        names = self.reference.feature_names
+    def add(self, table: ScoredTable) -> None:
+        """Count a chunk's scored rows: their validated values (in the reference's feature
+        order, the model's) and how each was scored."""
+        columns = table.columns
         drift.add_rows(
             self.counts,
             self.reference,
-            [[record.get(n) for n in names] for record in records],
-            [s.segment_id for s in scored],
-            [s.scored.typicality.label for s in scored],
+            table.values,
+            [segment.id for segment in columns.segments],
+            columns.typicality,
         )
 
     def write(

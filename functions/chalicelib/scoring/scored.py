@@ -188,6 +188,52 @@ class Scored:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ScoredColumns:
+    """Scored rows column by column (row j = index j in every list): what a results table
+    and the drift counts read, without an object per row. The values are those the rows'
+    :class:`Scored` forms hold (``ScoringModel.columns`` computes them a column at a time;
+    :meth:`of` reads them from the objects, e.g. cache hits)."""
+
+    model_version: str
+    segments: list[SegmentHeader]
+    band: list[list[float]]  # [p25, p50, p75] per row
+    limit_model: list[str]
+    position: list[str]
+    percentile: list[float]
+    typicality: list[str]
+    runner_up: list[int | None]
+    margin: list[float | None]
+    map_x: list[float]
+    map_y: list[float]
+    imputed: list[tuple[str, ...]]
+    flags: list[tuple[FieldProblem, ...]]
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    @classmethod
+    def of(cls, model_version: str, rows: Sequence[Scored]) -> ScoredColumns:
+        """The columns of typed rows (one model version)."""
+        limits = [r.credit_limit for r in rows]
+        explanations = [r.explanation for r in rows]
+        return cls(
+            model_version=model_version,
+            segments=[r.segment for r in rows],
+            band=[[c.p25, c.p50, c.p75] for c in limits],
+            limit_model=[c.model for c in limits],
+            position=[c.position for c in limits],
+            percentile=[r.typicality.percentile for r in rows],
+            typicality=[r.typicality.label for r in rows],
+            runner_up=[e.runner_up for e in explanations],
+            margin=[e.margin for e in explanations],
+            map_x=[r.map_x for r in rows],
+            map_y=[r.map_y for r in rows],
+            imputed=[r.imputed for r in rows],
+            flags=[r.flags for r in rows],
+        )
+
+
 def scored_to_text(scored: Scored) -> str:
     """A scored row as the DynamoDB cache stores it: its compact JSON form."""
     return json.dumps(scored.to_json(), separators=(",", ":"))
@@ -293,6 +339,27 @@ class BatchOutcome:
     model_version: str
     outcomes: tuple[RowOutcome, ...]
     counts: BatchCounts
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredTable:
+    """A batch scored column by column: what a results table, an error report and the
+    drift counts read.
+
+    Row i of the batch is refused when ``failures`` has it, else it is entry j of
+    ``columns`` and of ``values`` (its validated inputs, float64, NaN where missing), j
+    counting the scored rows in order. ``batch`` holds the typed outcomes when the service
+    made them (JSON answers, the cache and the history need them); a batch file's rows are
+    scored as columns only.
+    """
+
+    model_version: str
+    customer_ids: list[str | None]  # per row: the id answered (a refused id is None)
+    failures: dict[int, RowFailure]
+    columns: ScoredColumns
+    values: Any  # numpy float64 [scored rows, features]
+    counts: BatchCounts
+    batch: BatchOutcome | None = None
 
 
 def batch_json(batch: BatchOutcome, rows: Sequence[int] | None = None) -> Json:

@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib import observability
 from chalicelib.errors import ValidationFailed
+from chalicelib.scoring.cells import CheckedColumns
 from chalicelib.scoring.model import ScoringModel
 from chalicelib.scoring.scored import (
     BYPASS,
@@ -26,7 +27,9 @@ from chalicelib.scoring.scored import (
     RowFailure,
     RowOutcome,
     Scored,
+    ScoredColumns,
     ScoredCustomer,
+    ScoredTable,
     SegmentHeader,
 )
 from chalicelib.scoring.validator import ValidRecord
@@ -75,6 +78,45 @@ class ScoringService:
         counts = BatchCounts.of(outcomes)
         observability.count_rows(counts.scored, counts.failed)
         return BatchOutcome(model.version, outcomes, counts)
+
+    def score_columns(
+        self, model: ScoringModel, rows: CheckedColumns, typed: bool = False
+    ) -> ScoredTable:
+        """Rows validated by column against ``model`` (a file chunk, a CSV body).
+
+        Without a cache and a history (the batch functions), and unless ``typed`` outcomes
+        are wanted (a JSON answer), the valid rows are scored as columns, with no object per
+        row. Otherwise they go through :meth:`score_checked`, so that the cache and the
+        history see every row as they see a JSON batch's.
+        """
+        if typed or self.cache is not None or self.history is not None:
+            batch = self.score_checked(model, rows.records())
+            scored = [o.scored for o in batch.outcomes if isinstance(o, ScoredCustomer)]
+            columns = ScoredColumns.of(model.version, scored)
+            return self._table(model, rows, columns, batch.counts, batch)
+        valid = rows.valid
+        imputed = [rows.imputed.get(i, ()) for i in valid]
+        flags = [rows.flags.get(i, ()) for i in valid]
+        columns = model.columns(model.compute(rows.values[valid]), imputed, flags)
+        counts = BatchCounts(
+            rows.count, len(valid), rows.count - len(valid), {HIT: 0, MISS: 0, BYPASS: len(valid)}
+        )
+        observability.count_cache(counts.cache)
+        observability.count_rows(counts.scored, counts.failed)
+        return self._table(model, rows, columns, counts)
+
+    @staticmethod
+    def _table(
+        model: ScoringModel,
+        rows: CheckedColumns,
+        columns: ScoredColumns,
+        counts: BatchCounts,
+        batch: BatchOutcome | None = None,
+    ) -> ScoredTable:
+        values = rows.values[rows.valid]
+        return ScoredTable(
+            model.version, rows.customer_ids, rows.failures, columns, values, counts, batch
+        )
 
     def _score_valid(
         self, model: ScoringModel, records: Sequence[ValidRecord]

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.contract.bundle import Manifest
 from chalicelib.scoring.loader import Bundle
 from chalicelib.scoring.model import ScoringModel, _percentile, _typicality
-from chalicelib.scoring.scored import batch_json
+from chalicelib.scoring.scored import ScoredColumns, batch_json
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores.cache import InMemoryCache
 
@@ -135,3 +135,23 @@ def test_driver_values_are_the_values_the_client_sent(
     first = {d["feature"] for d in results[0]["explanation"]["drivers"]}
     assert first & {"BALANCE", "CASH_ADVANCE"}
     assert checked > 300
+
+
+def test_columns_hold_what_the_typed_answers_hold(model: ScoringModel) -> None:
+    """A results table reads :meth:`ScoringModel.columns` (rounded and looked up a column at
+    a time); a JSON answer reads :meth:`ScoringModel.score` (row by row). Every real row,
+    and rows with missing and extreme values, must give the same numbers both ways."""
+    rows = real_rows()
+    edges = [
+        {**rows[0], "CREDIT_LIMIT": None, "MINIMUM_PAYMENTS": None},
+        {**rows[1], "BALANCE": 0.0, "PURCHASES": 9e11, "TENURE": 1.0},
+        {**rows[2], "CASH_ADVANCE_FREQUENCY": 1.5, "PRC_FULL_PAYMENT": 1.0},
+    ]
+    records = [model.validator.validate(row) for row in [*rows, *edges]]
+    typed = ScoredColumns.of(model.version, model.score(records))
+    computed = model.compute(np.array([[np.nan if v is None else v for v in r.values]
+                                       for r in records]))  # fmt: skip
+    columns = model.columns(computed, [r.imputed for r in records], [r.flags for r in records])
+    for name in ScoredColumns.__slots__:
+        assert getattr(columns, name) == getattr(typed, name), name
+    assert [repr(v) for v in columns.margin] == [repr(v) for v in typed.margin]  # -0.0 too

@@ -1,13 +1,16 @@
-"""Throughput of the S3 batch function, and what one 15-minute invocation can score.
+"""Throughput of the S3 batch function against its floor, measured in the same run.
 
 A real bundle is published to moto; a CSV of N customers resampled from the real data is
-scored by ``chalicelib.batch.files.score_file`` (CSV parsing, validation, scoring in chunks
-of 1,000, result files). The baseline, measured in the same run on the same rows, is the
-scoring service alone (``ScoringService.score_batch`` on ready-made dicts, 1,000 at a time,
-no CSV, no S3): the difference is what files and S3 cost.
+scored by ``chalicelib.batch.files.score_file`` (S3 read, CSV parsing, validation, scoring in
+chunks of 1,000, results and error files, drift counts and report, S3 writes). The floor,
+on the same bytes in the same process, rounds alternating, is ``batch_floor.Floor``: read
+the CSV, run the segmenter and limit graphs once over all rows, write one line per row.
+Wall and CPU time are both printed (the machine is shared: CPU time moves less with load).
 
-Usage: ``.venv/bin/python benchmarks/bench_batch_files.py --bundle DIR [--rows 50000]``
-(build DIR with ``python -m training train --data data/CC_GENERAL.csv --out DIR``).
+Usage: ``.venv/bin/python benchmarks/bench_batch_files.py --bundle DIR [--rows 10000]
+[--rounds 5] [--code CHECKOUT]`` (DIR from ``python -m training train --data
+data/CC_GENERAL.csv --out DIR``; ``--code``: score with another checkout's ``functions/``,
+e.g. a worktree of main, for a before/after against the same floor).
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import csv
 import io
 import os
 import random
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from contextlib import redirect_stdout
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "functions"))
 for name, value in {
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -36,20 +41,11 @@ for name, value in {
     os.environ[name] = value
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
-from chalicelib.batch import files as batch_files  # noqa: E402  # isort: skip
-from chalicelib.scoring.loader import BundleReader, ModelLoader  # noqa: E402  # isort: skip
-from chalicelib.scoring.model import ScoringModel  # noqa: E402  # isort: skip
-from chalicelib.scoring.service import ScoringService  # noqa: E402  # isort: skip
-from training.registry import ModelRegistry as ModelRegistry  # noqa: E402
-
 MODELS, BATCH = "bench-models", "bench-batch"
 LAMBDA_SECONDS = 900
 
 
-def resampled_csv(rows: int, seed: int = 3) -> tuple[bytes, list[dict[str, Any]]]:
+def resampled_csv(rows: int, seed: int = 3) -> bytes:
     with (ROOT / "data" / "CC_GENERAL.csv").open(newline="") as handle:
         header, *data = list(csv.reader(handle))
     rng = random.Random(seed)
@@ -57,21 +53,39 @@ def resampled_csv(rows: int, seed: int = 3) -> tuple[bytes, list[dict[str, Any]]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(picked)
-    dicts = [
-        {k: (v if k == "CUST_ID" else float(v)) for k, v in zip(header, row, strict=True) if v}
-        for row in picked
-    ]
-    return buffer.getvalue().encode(), dicts
+    writer.writerows([f"{row[0]}-{n}", *row[1:]] for n, row in enumerate(picked))
+    return buffer.getvalue().encode()
+
+
+def timed(work: Callable[[], Any]) -> tuple[tuple[float, float], Any]:
+    """Wall and CPU seconds of one call, and what it returned."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return (time.perf_counter() - wall, time.process_time() - cpu), result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, required=True)
-    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose functions/ runs")
     args = parser.parse_args()
-    content, dicts = resampled_csv(args.rows)
-    with mock_aws():
+    sys.path[:0] = [str(args.code.resolve() / "functions"), str(ROOT), str(ROOT / "benchmarks")]
+    import boto3
+    from batch_floor import Floor
+    from chalicelib.batch import files as batch_files
+    from chalicelib.scoring.loader import BundleReader, ModelLoader
+    from chalicelib.scoring.model import ScoringModel
+    from chalicelib.scoring.service import ScoringService
+    from moto import mock_aws
+
+    from training.registry import ModelRegistry
+
+    content = resampled_csv(args.rows)
+    floor = Floor(args.bundle)
+    samples: dict[str, list[tuple[float, float]]] = {"floor": [], "file": []}
+    with mock_aws(), redirect_stdout(io.StringIO()):  # Powertools' EMF lines stay out
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=MODELS)
         s3.create_bucket(Bucket=BATCH)
@@ -79,35 +93,40 @@ def main() -> int:
         store = ModelLoader(BundleReader(MODELS, "models/", s3_client=s3), ScoringModel)
         service = ScoringService(store.get, None)
         store.get()  # load the model before timing anything
-
-        # Powertools prints its metrics (EMF) to stdout every 100 values: keep them out.
-        with redirect_stdout(io.StringIO()):
-            started = time.perf_counter()
-            for start in range(0, len(dicts), batch_files.CHUNK_ROWS):
-                service.score_batch(dicts[start : start + batch_files.CHUNK_ROWS])
-            service_seconds = time.perf_counter() - started
-
-            key = f"{batch_files.INPUT_PREFIX}bench.csv"
+        for round_ in range(args.rounds + 1):  # round 0 warms up, untimed
+            key = f"{batch_files.INPUT_PREFIX}bench-{round_}.csv"  # no earlier run: no migration
             s3.put_object(Bucket=BATCH, Key=key, Body=content)
-            started = time.perf_counter()
-            summary = batch_files.score_file(BATCH, key, service, s3_client=s3)
-            file_seconds = time.perf_counter() - started
-    assert summary.status == "complete" and summary.scored == args.rows, summary
-
-    print(
-        f"{args.rows:,} customers ({len(content) / 1e6:.1f} MB CSV), model {summary.model_version}"
-    )
-    for label, seconds in (
-        ("scoring service only (baseline)", service_seconds),
-        ("batch file: S3 CSV -> results", file_seconds),
-    ):
-        rate = args.rows / seconds
-        print(f"  {label:33s} {seconds:7.2f} s  {rate:9,.0f} rows/s")
-    overhead = file_seconds / service_seconds - 1
-    print(f"  files and S3 add {overhead:.0%} to the scoring time")
-    per_invocation = args.rows / file_seconds * LAMBDA_SECONDS
-    print(f"  one 15-minute invocation at this rate: about {per_invocation / 1e6:.1f} M rows")
+            floor_time, _ = timed(lambda: floor.score_bytes(content))
+            file_time, summary = timed(partial(batch_files.score_file, BATCH, key, service, s3))
+            assert summary.status == "complete" and summary.scored == args.rows, summary
+            if round_:
+                samples["floor"].append(floor_time)
+                samples["file"].append(file_time)
+    report(args, samples, len(content))
     return 0
+
+
+def report(
+    args: argparse.Namespace, samples: dict[str, list[tuple[float, float]]], size: int
+) -> None:
+    print(f"{args.rows:,} customers ({size / 1e6:.1f} MB CSV), code {args.code}, "
+          f"median of {args.rounds} rounds, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    medians = {}
+    for label, key in (
+        ("floor: read, both graphs, write", "floor"),
+        ("batch file: S3 CSV -> results", "file"),
+    ):
+        wall = statistics.median(s[0] for s in samples[key])
+        cpu = statistics.median(s[1] for s in samples[key])
+        medians[key] = (wall, cpu)
+        print(f"  {label:32s} wall {wall:6.3f} s ({args.rows / wall:8,.0f} rows/s)  "
+              f"cpu {cpu:6.3f} s ({1e6 * cpu / args.rows:5.1f} us/row)")  # fmt: skip
+    paired = [f[0] / b[0] for f, b in zip(samples["file"], samples["floor"], strict=True)]
+    print(f"  batch file / floor: wall {medians['file'][0] / medians['floor'][0]:.2f}x "
+          f"(per-round median {statistics.median(paired):.2f}x), "
+          f"cpu {medians['file'][1] / medians['floor'][1]:.2f}x")  # fmt: skip
+    per_invocation = args.rows / medians["file"][0] * LAMBDA_SECONDS
+    print(f"  one 15-minute invocation at this rate: about {per_invocation / 1e6:.1f} M rows")
 
 
 if __name__ == "__main__":

@@ -4,19 +4,20 @@ In: the row contract reads the file (:func:`chalicelib.contract.row.read_rows`),
 :func:`header_of` checks its header against the model's columns and :func:`score_rows`
 scores a run of its rows in file order, a column at a time: the cells go to the validator
 by column (:mod:`chalicelib.scoring.cells`), the valid rows to the model as one matrix.
-Out: :func:`result_lines` is the one rendering of the results table (every results file,
-the Distributed Map's parts and the CSV route's answer go through it) and
-:func:`error_lines` the error report's, written by
-:func:`chalicelib.contract.row.write_csv`; the CSV route, the S3 results file and (through
-the route) the Streamlit download are byte for byte the same.
+Out: :func:`result_columns` is the one rendering of the results table (every results file,
+the Distributed Map's parts and the CSV route's answer go through it), written a column at a
+time by :func:`chalicelib.contract.row.write_safe_columns`, and :func:`error_lines` the
+error report's, written by :func:`chalicelib.contract.row.write_csv`; the CSV route, the S3
+results file and (through the route) the Streamlit download are byte for byte the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
+
+import numpy as np
 
 from chalicelib.contract.row import (
     ID_FIELD,
@@ -30,11 +31,12 @@ from chalicelib.contract.row import (
     ragged,
     spreadsheet_safe,
     write_csv,
+    write_safe_columns,
     write_safe_csv,
 )
 from chalicelib.scoring.cells import TextColumns, check_columns
 from chalicelib.scoring.model import ScoringModel
-from chalicelib.scoring.scored import SUGGESTIONS, RowFailure, ScoredTable
+from chalicelib.scoring.scored import SUGGESTIONS, ScoredTable
 from chalicelib.scoring.service import ScoringService
 
 Row = tuple[int, list[str]]
@@ -98,42 +100,40 @@ def _joined(problems: Iterable[FieldProblem]) -> str:
     return "; ".join(str(problem) for problem in problems)
 
 
-def result_lines(scored: ScoredRows) -> list[tuple[Any, ...]]:
-    """One results-table line (:data:`RESULT_COLUMNS`) per row, scored or not, by column
-    name (empty where a row has none); every text cell made spreadsheet-safe here
-    (:func:`results_csv` writes them as they are)."""
+def result_columns(scored: ScoredRows) -> list[list[Any]]:
+    """The results table (:data:`RESULT_COLUMNS`) of a run of rows as columns, one cell per
+    row, scored or not (empty where a row has none); every text cell made spreadsheet-safe
+    here (:func:`results_csv` writes them as they are)."""
     table = scored.table
     version = spreadsheet_safe(table.model_version)
-    ids = [spreadsheet_safe(customer_id) for customer_id in table.customer_ids]
     failures = table.failures
-    valid = [i for i in range(len(ids)) if i not in failures]
-    cells = _scored_cells(table)
-    cells["row"] = [scored.rows[i] for i in valid]
-    cells[ID_FIELD] = [ids[i] for i in valid]
-    width = len(valid)
-    lines = zip(
-        *(cells.get(name) or repeat(version if name == "model_version" else None, width)
-          for name in RESULT_COLUMNS),
-        strict=False,
-    )  # fmt: skip
-    if not failures:
-        return list(lines)
-    return [
-        next(lines) if i not in failures else _failed_line(row, ids[i], failures[i], version)
-        for i, row in enumerate(scored.rows)
-    ]
+    count = len(scored.rows)
+    cells: dict[str, Any] = _scored_cells(table)  # lists, or arrays once spread
+    if failures:  # the scored rows' cells go between the refused rows' own
+        valid = [i for i in range(count) if i not in failures]
+        cells = {name: _spread(column, valid, count) for name, column in cells.items()}
+        refused = list(failures)
+        cells["status"][refused] = STATUS_ERROR
+        cells["errors"] = _spread(
+            [spreadsheet_safe(_joined(f.errors)) for f in failures.values()], refused, count
+        )
+    cells["row"] = list(scored.rows)
+    cells[ID_FIELD] = [spreadsheet_safe(customer_id) for customer_id in table.customer_ids]
+    cells["model_version"] = [version] * count
+    return [_listed(cells.get(name), count) for name in RESULT_COLUMNS]
 
 
-def _failed_line(row: int, customer_id: Any, failure: RowFailure, version: str) -> tuple[Any, ...]:
-    """A refused row's line: its problems in ``errors``, every scoring column empty."""
-    cells = {
-        "row": row,
-        ID_FIELD: customer_id,
-        "status": STATUS_ERROR,
-        "errors": spreadsheet_safe(_joined(failure.errors)),
-        "model_version": version,
-    }
-    return tuple(cells.get(column) for column in RESULT_COLUMNS)
+def _spread(column: Sequence[Any], rows: Sequence[int], count: int) -> np.ndarray:
+    """``column``'s cells at ``rows`` of a column of ``count`` cells, the others None."""
+    spread = np.full(count, None, dtype=object)
+    spread[rows] = column
+    return spread
+
+
+def _listed(column: Sequence[Any] | np.ndarray | None, count: int) -> list[Any]:
+    if column is None:
+        return [None] * count
+    return column.tolist() if isinstance(column, np.ndarray) else list(column)
 
 
 def _scored_cells(table: ScoredTable) -> dict[str, list[Any]]:
@@ -180,8 +180,8 @@ def error_lines(scored: ScoredRows) -> list[tuple[Any, ...]]:
 
 def results_csv(scored: ScoredRows, header: bool = True) -> str:
     """The results table of one run of rows as CSV text (with its header line)."""
-    lines = result_lines(scored)
-    return write_safe_csv([RESULT_COLUMNS, *lines] if header else lines)
+    text = write_safe_columns(result_columns(scored))
+    return write_safe_csv([RESULT_COLUMNS]) + text if header else text
 
 
 def errors_csv(scored: ScoredRows) -> str:

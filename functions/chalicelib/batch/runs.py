@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -228,14 +229,48 @@ def score_batch(
 
 
 def _rows(items: Sequence[Mapping[str, Any]], header: Sequence[str]) -> Iterator[batch_csv.Row]:
-    """Each item as the row the CSV path would have read: its file row number, its cells."""
+    """Each item as the row the CSV path would have read: its file row number, its cells.
+
+    ItemReader gives every item the header's names (the first may carry a byte-order
+    mark): the cells are then taken by name in one step; an item that differs, or holds a
+    value that is not text, goes through :func:`_cells`."""
+    keys = _item_keys(items, header)
+    take = None if keys is None else itemgetter(*keys)
     for item in items:
         number = int(item["index"]) + FIRST_DATA_ROW
-        values = {str(k).lstrip("\ufeff"): v for k, v in dict(item["row"]).items()}
-        cells = [values.get(name) for name in header]
-        if len(values) != len(header) or any(not isinstance(cell, str) for cell in cells):
-            cells = list(values.values())  # as many cells as the line had: a ragged row
-        yield number, ["" if cell is None else str(cell) for cell in cells]
+        row = item["row"]
+        try:
+            if take is None or len(row) != len(header):
+                raise KeyError
+            cells = list(take(row))
+            "".join(cells)  # every cell is text (a TypeError otherwise)
+        except (KeyError, TypeError):
+            cells = _cells(row, header)
+        yield number, cells
+
+
+def _item_keys(items: Sequence[Mapping[str, Any]], header: Sequence[str]) -> list[str] | None:
+    """The first item's keys as written, in the header's order, when they name the header's
+    columns exactly once each (None: every item is read by :func:`_cells`)."""
+    if not items or len(header) < 2:  # itemgetter of one key gives the value, not a tuple
+        return None
+    raw = list(items[0]["row"])
+    names = [str(k).lstrip("\ufeff") for k in raw]
+    unique = len(set(names)) == len(names) and len(set(header)) == len(header)
+    if not unique or set(names) != set(header):
+        return None
+    written = dict(zip(names, raw, strict=True))
+    return [written[name] for name in header]
+
+
+def _cells(row: Mapping[str, Any], header: Sequence[str]) -> list[str]:
+    """An item's cells by the header's names; an item without exactly the header's names
+    (or with a value that is not text) is a ragged row of its values as they come."""
+    values = {str(k).lstrip("\ufeff"): v for k, v in dict(row).items()}
+    cells = [values.get(name) for name in header]
+    if len(values) != len(header) or any(not isinstance(cell, str) for cell in cells):
+        cells = list(values.values())  # as many cells as the line had: a ragged row
+    return ["" if cell is None else str(cell) for cell in cells]
 
 
 # --- 3. plan --------------------------------------------------------------------------------

@@ -120,11 +120,22 @@ class ReportStore:
             request["ContinuationToken"] = page["NextContinuationToken"]
 
 
+_last_reference: list[tuple[Manifest, drift.Reference]] = []
+
+
+def _reference(manifest: Manifest) -> drift.Reference:
+    """The manifest's drift reference, kept for the last manifest asked: a Distributed Map
+    worker counts every 200-row batch against the same one (a manifest is immutable)."""
+    if not _last_reference or _last_reference[0][0] is not manifest:
+        _last_reference[:] = [(manifest, drift.reference_of(manifest))]
+    return _last_reference[0][1]
+
+
 class FileReport:
     """The drift counts of one file being scored, and its report at the end."""
 
     def __init__(self, manifest: Manifest, model_version: str) -> None:
-        self.reference = drift.reference_of(manifest)
+        self.reference = _reference(manifest)
         self.counts = drift.new_counts(self.reference)
         self.model_version = model_version
 

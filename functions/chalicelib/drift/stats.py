@@ -24,8 +24,9 @@ Thresholds, the usual ones in credit scoring: below ``PSI_WATCH`` (0.1) stable, 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,8 +100,15 @@ class DriftCounts:
     atypical: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        body["segments"] = {str(k): v for k, v in self.segments.items()}
+        """A JSON-able copy, fields in order (a Distributed Map worker writes one per batch:
+        built directly, as ``dataclasses.asdict`` recursing into every count cost more)."""
+        body: dict[str, Any] = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        body.update(
+            bins=[list(counts) for counts in self.bins],
+            missing=list(self.missing),
+            outside=list(self.outside),
+            segments={str(k): v for k, v in self.segments.items()},
+        )
         return body
 
     @classmethod
@@ -127,37 +135,72 @@ def add_rows(
     labels: Sequence[str],
 ) -> None:
     """Count one chunk of scored rows: raw ``values`` in the reference's feature order
-    (``None`` = missing), each row's segment id and typicality label."""
+    (``None`` = missing), each row's segment id and typicality label.
+
+    Every feature at once: a value's bin is the number of its feature's cut points below
+    it (what ``searchsorted(edges, value, side="left")`` gives), the cut points padded to
+    one length with infinity; one ``bincount`` then counts every feature's bins."""
     if not len(values):
         return
+    layout = _layout(reference)
     matrix = np.array(values, dtype=np.float64).reshape(len(values), len(reference.features))
-    outside_any = np.zeros(len(values), dtype=bool)
-    for j, (feature, bins) in enumerate(zip(reference.features, reference.bins, strict=True)):
-        column = matrix[:, j]
-        present = column[~np.isnan(column)]
-        counts.missing[j] += int(len(column) - len(present))
-        edges = bins.edges
-        which = np.searchsorted(np.asarray(edges), present, side="left")
-        for i, n in enumerate(np.bincount(which, minlength=len(edges) + 1).tolist()):
-            counts.bins[j][i] += n
-        outside = _outside(column, feature)
-        counts.outside[j] += int(outside.sum())
-        outside_any |= outside
+    missing = np.isnan(matrix)
+    which = (matrix[:, :, None] > layout.edges[None]).sum(axis=2) + layout.starts
+    found = np.bincount(which[~missing], minlength=layout.size).tolist()
+    for bins, start in zip(counts.bins, layout.starts.tolist(), strict=True):
+        for i, n in enumerate(found[start : start + len(bins)]):
+            bins[i] += n
+    with np.errstate(invalid="ignore"):  # missing values (NaN) are never outside
+        outside = (matrix < layout.low) | (matrix > layout.high)
+    for j, (gone, out) in enumerate(zip(missing.sum(axis=0).tolist(), outside.sum(axis=0).tolist(),
+                                        strict=True)):  # fmt: skip
+        counts.missing[j] += gone
+        counts.outside[j] += out
     counts.rows += len(values)
-    counts.rows_outside += int(outside_any.sum())
-    for segment in segments:
-        counts.segments[int(segment)] = counts.segments.get(int(segment), 0) + 1
-    counts.unusual += sum(1 for label in labels if label != TYPICAL)
-    counts.atypical += sum(1 for label in labels if label == ATYPICAL)
+    counts.rows_outside += int(outside.any(axis=1).sum())
+    for segment, n in Counter(int(s) for s in segments).items():
+        counts.segments[segment] = counts.segments.get(segment, 0) + n
+    labels = list(labels)
+    counts.unusual += len(labels) - labels.count(TYPICAL)
+    counts.atypical += labels.count(ATYPICAL)
 
 
-def _outside(column: np.ndarray, feature: Feature) -> np.ndarray:
-    """Rows whose value lies outside the training range (missing values never do)."""
-    low = -math.inf if feature.train_min is None else feature.train_min
-    high = math.inf if feature.train_max is None else feature.train_max
-    with np.errstate(invalid="ignore"):
-        result: np.ndarray = (column < low) | (column > high)
-    return result
+@dataclass(frozen=True)
+class _Layout:
+    """A reference's bins and ranges as arrays: every feature's cut points padded with
+    infinity to one length [features, cut points], where its bins start in one flat
+    count, and its training range."""
+
+    edges: np.ndarray
+    starts: np.ndarray
+    size: int
+    low: np.ndarray
+    high: np.ndarray
+
+
+_layouts: list[tuple[Reference, _Layout]] = []
+
+
+def _layout(reference: Reference) -> _Layout:
+    """The reference's :class:`_Layout`, kept for the last reference asked (a file, or a
+    worker's run, counts every chunk against the same one)."""
+    if _layouts and _layouts[0][0] is reference:
+        return _layouts[0][1]
+    widths = [len(bins.edges) for bins in reference.bins]
+    edges = np.full((len(widths), max(widths, default=0)), np.inf)
+    for j, bins in enumerate(reference.bins):
+        edges[j, : len(bins.edges)] = bins.edges
+    starts = np.cumsum([0, *(w + 1 for w in widths)])[:-1]
+    features = reference.features
+    layout = _Layout(
+        edges=edges,
+        starts=starts,
+        size=sum(widths) + len(widths),
+        low=np.array([-math.inf if f.train_min is None else f.train_min for f in features]),
+        high=np.array([math.inf if f.train_max is None else f.train_max for f in features]),
+    )
+    _layouts[:] = [(reference, layout)]
+    return layout
 
 
 def merge(parts: Iterable[DriftCounts]) -> DriftCounts:

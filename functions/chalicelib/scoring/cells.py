@@ -13,6 +13,7 @@ contract's (tests/functions/scoring/test_cells.py checks that with hypothesis, a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -93,79 +94,98 @@ class CheckedColumns:
 def check_columns(validator: Validator, table: TextColumns) -> CheckedColumns:
     """Validate every row of ``table`` as :meth:`Validator.validate` validates one record
     (the id, then every feature in model order, all problems reported)."""
-    count = table.count
-    values = np.empty((len(validator.features), count), dtype=np.float64)
+    features = validator.features
+    values = np.full((len(features), table.count), np.nan)
     customer_ids, problems = _check_ids(validator.id_field, table.ids)
-    imputed: dict[int, list[str]] = {}
-    flags: dict[int, list[FieldProblem]] = {}
-    for j, feature in enumerate(validator.features):
+    plain: list[int] = []  # the features whose column is plain numbers (or absent)
+    for j, feature in enumerate(features):
         cells = table.cells.get(feature.name)
-        column = values[j]
-        refused = _read_column(feature, cells, count, column)
-        for i, refusal in refused.items():
-            problems.setdefault(i, []).append(refusal)
-        if feature.optional:
-            for i in np.flatnonzero(np.isnan(column)).tolist():
-                imputed.setdefault(i, []).append(feature.name)
-        for i, flag in _flags(feature, column).items():
-            flags.setdefault(i, []).append(flag)
-    failures = {i: RowFailure(customer_ids[i], tuple(p)) for i, p in problems.items()}
+        numbers = [] if cells is None else _plain_numbers(cells)
+        if numbers is None:  # anything else: the contract reads (and words) every cell
+            _note(problems, j, _read_cells(feature, cells or (), values[j]))
+            continue
+        if numbers:
+            values[j] = numbers
+        plain.append(j)
+    required = np.array([not features[j].optional for j in plain], dtype=bool)[:, None]
+    empty = np.isnan(values[plain]) & required  # before a refused cell becomes NaN too
+    for k, i in zip(*(axis.tolist() for axis in np.nonzero(empty)), strict=True):
+        _note(problems, plain[k], _missing(features[plain[k]], [i]))
+    _check_plain(features, plain, table.cells, values, problems)
+    missing = np.isnan(values)
+    failures = {i: RowFailure(customer_ids[i], _in_order(p)) for i, p in problems.items()}
     for i, why in table.unreadable.items():  # not a record: its id as read, unchecked
         customer_ids[i] = table.ids[i]
         failures[i] = RowFailure(customer_ids[i], (why,))
     return CheckedColumns(
-        count=count,
-        values=np.ascontiguousarray(values.T),
+        count=table.count,
+        values=np.ascontiguousarray(values.T) + 0.0,  # -0 is 0, as check_value makes it
         customer_ids=customer_ids,
         failures=dict(sorted(failures.items())),
-        imputed={i: tuple(names) for i, names in imputed.items()},
-        flags={i: tuple(found) for i, found in flags.items()},
+        imputed=_imputed(features, missing),
+        flags=_flags(features, values),
     )
 
 
-def _check_ids(
-    id_field: str, ids: Sequence[str | None]
-) -> tuple[list[str | None], dict[int, list[FieldProblem]]]:
+Problems = dict[int, list[tuple[int, FieldProblem]]]
+"""The problems of each refused row so far, each with its feature's position (-1: the id)."""
+
+
+def _note(problems: Problems, position: int, found: Mapping[int, FieldProblem]) -> None:
+    for i, problem in found.items():
+        problems.setdefault(i, []).append((position, problem))
+
+
+def _in_order(found: list[tuple[int, FieldProblem]]) -> tuple[FieldProblem, ...]:
+    """A row's problems in the validator's order: the id, then the features in model order."""
+    return tuple(problem for _, problem in sorted(found, key=lambda p: p[0]))
+
+
+def _check_ids(id_field: str, ids: Sequence[str | None]) -> tuple[list[str | None], Problems]:
     """The ids a row answers with (an id the contract refuses is None) and the refusals."""
     answered = list(ids)
-    problems: dict[int, list[FieldProblem]] = {}
+    problems: Problems = {}
     for i, customer_id in enumerate(ids):
         _, problem = check_id(customer_id)
         if problem is not None:
-            problems[i] = [FieldProblem(id_field, problem.message)]
+            problems[i] = [(-1, FieldProblem(id_field, problem.message))]
             answered[i] = None
     return answered, problems
 
 
-def _read_column(
-    feature: Feature, cells: Sequence[str] | None, count: int, out: np.ndarray
-) -> dict[int, FieldProblem]:
-    """Fill ``out`` with the column's values (NaN where missing or refused); the refused
-    cells' problems by row."""
-    if cells is None:  # an absent (optional) column: every row misses it
-        out[:] = np.nan
-        return _missing(feature, range(count))
-    numbers = _plain_numbers(cells)
-    if numbers is None:
-        return _read_cells(feature, cells, out)
-    out[:] = numbers
-    present = ~np.isnan(numbers)
-    ok = ~present | (np.abs(numbers) <= ABSOLUTE_MAX)
-    if feature.valid_min is not None:
-        ok &= ~present | (numbers >= feature.valid_min)
-    if feature.valid_max is not None:
-        ok &= ~present | (numbers <= feature.valid_max)
-    if feature.integer:
-        ok &= ~present | (numbers == np.floor(numbers))
-    refused = _read_cells(feature, cells, out, np.flatnonzero(~ok).tolist())
-    out += 0.0  # -0 is 0, as check_value makes it
-    if not feature.optional:
-        refused.update(_missing(feature, np.flatnonzero(~present).tolist()))
-    return refused
+def _check_plain(
+    features: Sequence[Feature],
+    plain: list[int],
+    cells: Mapping[str, Sequence[str]],
+    values: np.ndarray,
+    problems: Problems,
+) -> None:
+    """The value rules on every plain-number column at once; each cell they refuse is read
+    again by the contract, which words the problem (and stores NaN in ``values``)."""
+    plain = [j for j in plain if features[j].name in cells]
+    if not plain:
+        return
+    chosen = [features[j] for j in plain]
+    numbers = values[plain]
+    low = np.array([-np.inf if f.valid_min is None else f.valid_min for f in chosen])[:, None]
+    high = np.array([np.inf if f.valid_max is None else f.valid_max for f in chosen])[:, None]
+    whole = np.array([f.integer for f in chosen])[:, None]
+    with np.errstate(invalid="ignore"):  # NaN (missing) compares False: kept apart below
+        ok = (
+            (np.abs(numbers) <= ABSOLUTE_MAX)
+            & (numbers >= low)
+            & (numbers <= high)
+            & (~whole | (numbers == np.floor(numbers)))
+        )
+    refused = ~ok & ~np.isnan(numbers)
+    for k, i in zip(*(axis.tolist() for axis in np.nonzero(refused)), strict=True):
+        j = plain[k]
+        column = cells[features[j].name]
+        _note(problems, j, _read_cells(features[j], column, values[j], [i]))
 
 
-def _plain_numbers(cells: Sequence[str]) -> np.ndarray | None:
-    """The cells as float64 (NaN for an empty cell) when every cell is plainly a number or
+def _plain_numbers(cells: Sequence[str]) -> list[float] | None:
+    """The cells as floats (NaN for an empty cell) when every cell is plainly a number or
     empty, else None. Such a cell reads the same through ``float`` as through
     :func:`parse_cell`; a cell ``float`` refuses (``1-2``, ``e5``, ``.``) sends the column
     back to the contract."""
@@ -174,8 +194,9 @@ def _plain_numbers(cells: Sequence[str]) -> np.ndarray | None:
         return None
     try:
         if "" in cells:
-            return np.array([float(c) if c else np.nan for c in cells], dtype=np.float64)
-        return np.array(list(map(float, cells)), dtype=np.float64)
+            nan = math.nan
+            return [float(c) if c else nan for c in cells]
+        return list(map(float, cells))
     except ValueError:
         return None
 
@@ -196,25 +217,34 @@ def _read_cells(
     return refused
 
 
-def _missing(feature: Feature, rows: Sequence[int] | range) -> dict[int, FieldProblem]:
+def _missing(feature: Feature, rows: Sequence[int]) -> dict[int, FieldProblem]:
     """The problem of a missing value in ``rows``, if the feature cannot miss one."""
     _, problem = check_value(feature, None)
-    if problem is None:
+    if problem is None or not rows:
         return {}
     return {i: FieldProblem(feature.name, problem.message) for i in rows}
 
 
-def _flags(feature: Feature, column: np.ndarray) -> dict[int, FieldProblem]:
-    """Valid values outside the training range, by row (:func:`out_of_training_range`
-    words them); refused and missing values (NaN) are never flagged."""
-    outside = np.zeros(len(column), dtype=bool)
-    if feature.train_max is not None:
-        outside |= column > feature.train_max
-    if feature.train_min is not None:
-        outside |= column < feature.train_min
-    found = {}
-    for i in np.flatnonzero(outside).tolist():
-        flag = out_of_training_range(feature, float(column[i]))
+def _imputed(features: Sequence[Feature], missing: np.ndarray) -> dict[int, tuple[str, ...]]:
+    """The optional features each row misses, in model order (refused rows included: they
+    are never scored)."""
+    found: dict[int, list[str]] = {}
+    for j, feature in enumerate(features):
+        if feature.optional:
+            for i in np.flatnonzero(missing[j]).tolist():
+                found.setdefault(i, []).append(feature.name)
+    return {i: tuple(names) for i, names in found.items()}
+
+
+def _flags(features: Sequence[Feature], values: np.ndarray) -> dict[int, tuple[FieldProblem, ...]]:
+    """Valid values outside the training range, by row, in model order
+    (:func:`out_of_training_range` words them); missing and refused values (NaN) never are."""
+    low = np.array([-np.inf if f.train_min is None else f.train_min for f in features])[:, None]
+    high = np.array([np.inf if f.train_max is None else f.train_max for f in features])[:, None]
+    found: dict[int, list[FieldProblem]] = {}
+    for j, i in zip(*(axis.tolist() for axis in np.nonzero((values < low) | (values > high))),
+                    strict=True):  # fmt: skip
+        flag = out_of_training_range(features[j], float(values[j, i]))
         if flag is not None:
-            found[i] = flag
-    return found
+            found.setdefault(i, []).append(flag)
+    return {i: tuple(flags) for i, flags in found.items()}

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import pytest
-from chalicelib.contract.row import ERROR_COLUMNS, RESULT_COLUMNS, spreadsheet_safe, write_csv
+from chalicelib.contract.row import (
+    ERROR_COLUMNS,
+    RESULT_COLUMNS,
+    spreadsheet_safe,
+    write_csv,
+    write_safe_columns,
+    write_safe_csv,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize(
@@ -43,3 +53,20 @@ def test_output_columns_start_with_the_file_row_and_the_id() -> None:
     assert RESULT_COLUMNS[:3] == ("row", "CUST_ID", "status")
     assert ERROR_COLUMNS == ("row", "CUST_ID", "field", "message")
     assert len(set(RESULT_COLUMNS)) == len(RESULT_COLUMNS) == 21
+
+
+CELLS = st.one_of(
+    st.none(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.text(alphabet=st.sampled_from("ab ,\"\r\n\t=;'é"), max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda width: st.lists(
+    st.lists(CELLS, min_size=width, max_size=width), max_size=12)))  # fmt: skip
+def test_columns_are_written_as_the_csv_module_writes_their_rows(rows: list[list[Any]]) -> None:
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    assert write_safe_columns(columns) == write_safe_csv(rows)

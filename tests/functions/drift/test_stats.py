@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from chalicelib.contract.bundle import FeatureBins, Manifest
 from chalicelib.contract.feature import Feature
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.drift_reference import drift_reference
 from tests.manifests import a_manifest, a_segment
@@ -180,3 +182,59 @@ def test_migration_counts_matched_moved_new_and_gone() -> None:
     assert result["segments"] == [0, 1, 2]
     assert result["matrix"] == [[1, 0, 0], [0, 0, 1], [1, 0, 0]]
     assert result["moved_share"] == pytest.approx(2 / 3, abs=1e-6)
+
+
+def per_feature(reference: drift.Reference, values: list[list[float | None]]) -> Any:
+    """The counts as one ``searchsorted`` per feature gives them (the definition)."""
+    counts = drift.new_counts(reference)
+    matrix = np.array(values, dtype=np.float64).reshape(len(values), len(reference.features))
+    outside_any = np.zeros(len(values), dtype=bool)
+    for j, (feature, bins) in enumerate(zip(reference.features, reference.bins, strict=True)):
+        column = matrix[:, j]
+        present = column[~np.isnan(column)]
+        counts.missing[j] += len(column) - len(present)
+        which = np.searchsorted(np.asarray(bins.edges), present, side="left")
+        counts.bins[j] = np.bincount(which, minlength=len(bins.edges) + 1).tolist()
+        low = -np.inf if feature.train_min is None else feature.train_min
+        high = np.inf if feature.train_max is None else feature.train_max
+        with np.errstate(invalid="ignore"):
+            outside = (column < low) | (column > high)
+        counts.outside[j] += int(outside.sum())
+        outside_any |= outside
+    counts.rows = len(values)
+    counts.rows_outside = int(outside_any.sum())
+    return counts
+
+
+EDGES = st.lists(st.sampled_from([0.0, 1.0, 2.5, 2.5, 10.0, 100.0]), max_size=5).map(sorted)
+VALUE = st.one_of(st.none(), st.sampled_from([-1.0, 0.0, 1.0, 2.5, 3.0, 10.0, 1e6]),
+                  st.floats(-5, 200))  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(EDGES, min_size=1, max_size=4), st.data())
+def test_every_feature_counted_at_once_as_each_alone(
+    edges: list[list[float]], data: st.DataObject
+) -> None:
+    features = tuple(
+        Feature(f"F{j}", train_min=data.draw(st.sampled_from([None, 0.0])),
+                train_max=data.draw(st.sampled_from([None, 10.0])))
+        for j in range(len(edges))
+    )  # fmt: skip
+    reference = drift.Reference(
+        features=features,
+        bins=tuple(FeatureBins(f.name, tuple(e), (1.0,) * (len(e) + 1), 0.0)
+                   for f, e in zip(features, edges, strict=True)),
+        segment_shares={0: 1.0}, segment_names={0: "only"}, rows=1, has_bins=True,
+    )  # fmt: skip
+    rows = data.draw(st.lists(st.lists(VALUE, min_size=len(edges), max_size=len(edges)),
+                              min_size=1, max_size=30))  # fmt: skip
+    counts = drift.new_counts(reference)
+    drift.add_rows(counts, reference, rows, [0] * len(rows), ["typical"] * len(rows))
+    expected = per_feature(reference, rows)
+    assert (counts.bins, counts.missing, counts.outside) == (
+        expected.bins,
+        expected.missing,
+        expected.outside,
+    )
+    assert (counts.rows, counts.rows_outside) == (expected.rows, expected.rows_outside)

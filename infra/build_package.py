@@ -208,9 +208,14 @@ event = {"resource": "/v1/health", "path": "/v1/health", "httpMethod": "GET",
          "multiValueQueryStringParameters": None, "pathParameters": None,
          "stageVariables": None, "requestContext": context, "body": None,
          "isBase64Encoded": False}
-response = app.app(event, None)
+response = app.handler(event, None)  # the API function's entry point (template.yaml)
 assert response["statusCode"] == 503, response
 assert response["headers"]["Content-Type"] == "application/problem+json", response
+context = {**context, "resourcePath": "/v1/segment", "httpMethod": "POST"}  # its direct way
+event = {**event, "resource": "/v1/segment", "path": "/v1/segment", "httpMethod": "POST",
+         "requestContext": context, "body": "{}"}
+response = app.handler(event, None)
+assert response["statusCode"] == 503, response
 print("smoke check: app imports and answers, onnxruntime", onnxruntime.__version__, "runs")
 """
 

@@ -33,6 +33,9 @@ HISTORY_WRITES = "HISTORY_WRITES"
 BATCH_BUCKET = "BATCH_BUCKET"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+# Read by chalicelib.observability (its Metrics, as Powertools' did), which the layer rule
+# keeps from importing this module: it spells the name itself.
+POWERTOOLS_METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
 
 ENV_VARS: tuple[str, ...] = (
     MODEL_BUCKET,
@@ -52,6 +55,7 @@ ENV_VARS: tuple[str, ...] = (
     BATCH_BUCKET,
     POWERTOOLS_SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE,
+    POWERTOOLS_METRICS_DISABLED,
 )
 
 # Set by the Lambda runtime itself, never by the template: its presence means the code is

@@ -1,12 +1,14 @@
 """Structured logs and CloudWatch metrics, without customer data.
 
 Logs (Powertools Logger, JSON) carry the request id, route, status, latency, row counts,
-cache outcome and the *names* of invalid fields, never a submitted value. Metrics (Powertools
-Metrics, embedded metric format) per request: ``ColdStart`` (first request of a container),
-``Latency`` (ms), ``CacheHit``/``CacheMiss``/``CacheBypass`` (rows), ``Rows`` and
-``Error<Class>`` (e.g. ``ErrorValidationFailed``, ``ErrorModelUnavailable``); and
-``ModelLoadFailed`` when a model version cannot be loaded (logged with its reason). On every change
-of a dependency's circuit breaker: ``Breaker<Name><State>`` (e.g. ``BreakerCacheUnavailable``,
+cache outcome and the *names* of invalid fields, never a submitted value. Metrics
+(:class:`Metrics`: CloudWatch's embedded metric format, one JSON line per flush, as
+Powertools' Metrics writes it, for a fraction of its cost per request) per request:
+``ColdStart`` (first request of a container), ``Latency`` (ms),
+``CacheHit``/``CacheMiss``/``CacheBypass`` (rows), ``Rows`` and ``Error<Class>`` (e.g.
+``ErrorValidationFailed``, ``ErrorModelUnavailable``); and ``ModelLoadFailed`` when a model
+version cannot be loaded (logged with its reason). On every change of a dependency's
+circuit breaker: ``Breaker<Name><State>`` (e.g. ``BreakerCacheUnavailable``,
 ``BreakerCacheRecovering``, ``BreakerCacheOk``) and a warning log line. ``HistoryUnrecorded``
 (sightings the history table did not take, whatever the reason).
 
@@ -17,17 +19,97 @@ against what :data:`metrics` really emits (namespace, dimensions).
 
 from __future__ import annotations
 
+import json
+import os
+import time
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 
 SERVICE = "cc-segmentation"
 NAMESPACE = "CcSegmentation"
 MODEL_LOAD_FAILED = "ModelLoadFailed"
 HISTORY_UNRECORDED = "HistoryUnrecorded"
 
+
+class MetricUnit:
+    """The CloudWatch units the service's metrics use."""
+
+    Count = "Count"
+    Milliseconds = "Milliseconds"
+
+
+class Metrics:
+    """CloudWatch metrics in the embedded metric format (EMF): every value added since the
+    last flush, printed as one JSON line on stdout, which Lambda sends to CloudWatch Logs.
+
+    The line is what Powertools' ``Metrics.flush_metrics`` prints (namespace, the
+    ``service`` dimension, each metric's unit and list of values); a request adds two or
+    three values and flushes once, so per-call validation and copying cost more than the
+    line itself. ``POWERTOOLS_METRICS_DISABLED=true`` prints nothing; a metric reaching 100
+    values is flushed early (the format's limit).
+    """
+
+    MAX_VALUES = 100
+
+    def __init__(self, namespace: str, service: str) -> None:
+        self.namespace = namespace
+        self.service = service
+        self._values: dict[str, list[float]] = {}
+        self._units: dict[str, str] = {}
+
+    def add_metric(self, name: str, unit: str, value: float) -> None:
+        values = self._values.get(name)
+        if values is None:
+            values = self._values[name] = []
+            self._units[name] = unit
+        values.append(float(value))
+        if len(values) == self.MAX_VALUES or len(self._values) == self.MAX_VALUES:
+            self._publish()
+
+    def flush_metrics(self) -> None:
+        """Print the values added since the last flush (a warning when there are none)."""
+        if not self._values:
+            warnings.warn(
+                "No application metrics to publish. The cold-start metric may be published "
+                "if enabled. If application metrics should never be empty, consider using "
+                "'raise_on_empty_metrics'",
+                stacklevel=2,
+            )
+            return
+        self._publish()
+
+    def _publish(self) -> None:
+        values, units = self._values, self._units
+        self._values, self._units = {}, {}
+        if _disabled():
+            return
+        line = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": self.namespace,
+                        "Dimensions": [["service"]],
+                        "Metrics": [{"Name": name, "Unit": units[name]} for name in values],
+                    }
+                ],
+            },
+            "service": self.service,
+            **values,
+        }
+        print(json.dumps(line, separators=(",", ":")))
+
+
+def _disabled() -> bool:
+    """``POWERTOOLS_METRICS_DISABLED`` set true (the local stack, tests): print nothing. The
+    variable Powertools' Metrics read, kept for operators (chalicelib.config names it)."""
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "false").lower() in _TRUE
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -71,3 +72,41 @@ def test_breaker_changes_are_logged_and_counted(
     assert {"BreakerCacheUnavailable", "CacheBypass"} <= names
     changes = [r for r in emitted(log_lines.getvalue()) if r.get("dependency") == "cache"]
     assert [(r["from"], r["to"], r["level"]) for r in changes] == [("ok", "unavailable", "WARNING")]
+
+
+def test_metrics_are_printed_as_powertools_prints_them(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded-metric-format line of chalicelib.observability.Metrics is the one
+    Powertools' Metrics prints for the same values (which it used to print), but the time."""
+    from aws_lambda_powertools import Metrics as PowertoolsMetrics
+    from chalicelib.observability import NAMESPACE, SERVICE, Metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    added = [("ColdStart", "Count", 1), ("CacheMiss", "Count", 3), ("Latency", "Milliseconds",
+             0.25), ("CacheMiss", "Count", 1), ("ErrorValidationFailed", "Count", 1)]  # fmt: skip
+    lines = []
+    for metrics in (Metrics(NAMESPACE, SERVICE), PowertoolsMetrics(namespace=NAMESPACE,
+                                                                    service=SERVICE)):  # fmt: skip
+        for name, unit, value in added:
+            metrics.add_metric(name=name, unit=unit, value=value)
+        capsys.readouterr()
+        metrics.flush_metrics()
+        (line,) = capsys.readouterr().out.splitlines()
+        lines.append(json.loads(line))
+    for line in lines:
+        assert isinstance(line["_aws"].pop("Timestamp"), int)
+    assert lines[0] == lines[1]
+
+
+def test_disabled_metrics_print_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.observability import NAMESPACE, SERVICE, Metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics = Metrics(NAMESPACE, SERVICE)
+    for _ in range(250):  # past the 100 values a line holds
+        metrics.add_metric(name="Latency", unit="Milliseconds", value=1.0)
+    metrics.flush_metrics()
+    assert capsys.readouterr().out == ""

@@ -380,7 +380,7 @@ def test_api_key_required_everywhere_but_health_with_a_throttled_usage_plan() ->
 )
 def test_handlers_exist_in_the_app(function: str, handler: str) -> None:
     module = load_functions_app()
-    assert functions()["ApiFunction"]["Handler"] == "app.app"
+    assert functions()["ApiFunction"]["Handler"] == "app.handler"
     assert functions()[function]["Handler"] == f"app.{handler}"
     assert callable(getattr(module, handler))
     assert handler in module.app.handler_map  # registered with Chalice (@app.lambda_function)

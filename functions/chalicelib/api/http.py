@@ -43,7 +43,14 @@ def _reject_constant(name: str) -> float:
 
 def json_body(request: Request) -> Any:
     """The parsed body; 400 naming ``(body)`` when it is not strict JSON."""
-    raw = request.raw_body or b""
+    return parse_json(request.raw_body or b"")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A body as strict JSON (no NaN or Infinity); 400 naming ``(body)`` when it is not.
+
+    ``raw`` is the body's bytes, or its text when that is known to be what the bytes
+    decode to (a text that parses gives what its UTF-8 bytes give)."""
     try:
         return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
@@ -122,16 +129,28 @@ def csv_response(
 
 def check_request(request: Request, settings: Settings) -> None:
     """API key (401/403) then body size (413), before any route runs."""
-    route = request.context.get("resourcePath", "")
+    with_body = request.method in {"POST", "PUT", "PATCH"}
+
+    def body_size() -> int:
+        return len(request.raw_body or b"") if with_body else 0
+
+    check_access(request.context.get("resourcePath", ""), request.headers, body_size, settings)
+
+
+def check_access(
+    route: str, headers: Mapping[str, str], size: Callable[[], int], settings: Settings
+) -> None:
+    """API key (401/403) then body size (413) of a request to ``route`` whose headers
+    (lower-case names) are ``headers`` and whose body is ``size()`` bytes (read only once
+    the key is accepted)."""
     if settings.api_key and route not in PUBLIC_ROUTES:
-        given = request.headers.get(API_KEY_HEADER)
+        given = headers.get(API_KEY_HEADER)
         if not given:
             raise Unauthorized(f"send the API key in the {API_KEY_HEADER} header")
         if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
             raise Forbidden(f"the {API_KEY_HEADER} header does not hold a valid key")
-    declared = request.headers.get("content-length", "")
-    size = len(request.raw_body or b"") if request.method in {"POST", "PUT", "PATCH"} else 0
-    if size > MAX_BODY_BYTES or (declared.isdigit() and int(declared) > MAX_BODY_BYTES):
+    declared = headers.get("content-length", "")
+    if size() > MAX_BODY_BYTES or (declared.isdigit() and int(declared) > MAX_BODY_BYTES):
         raise PayloadTooLarge(f"the body exceeds the {MAX_BODY_BYTES}-byte limit")
 
 
@@ -189,12 +208,14 @@ def handle(
 
 
 __all__ = [
+    "check_access",
     "check_request",
     "csv_response",
     "customers_of",
     "first_row",
     "handle",
     "json_body",
+    "parse_json",
     "raw_body",
     "sends_csv",
     "wants_csv",

@@ -75,7 +75,9 @@ COLD_PROBE = (
 import numpy; mark("import numpy")
 import onnxruntime; mark("import onnxruntime")
 import botocore.session, botocore.config, botocore.exceptions; mark("import botocore")
-import aws_lambda_powertools, aws_lambda_powertools.metrics; mark("import powertools")
+import importlib.util
+if importlib.util.find_spec("aws_lambda_powertools"):  # packages that still carry it
+    import aws_lambda_powertools, aws_lambda_powertools.metrics; mark("import powertools")
 import chalice.app; mark("import chalice")
 from chalicelib import lifecycle
 from chalicelib.scoring import loader as model_store
@@ -229,6 +231,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, help="bundle directory (default: train one)")
     parser.add_argument("--runs", type=int, default=9, help="timed rounds (after one warm-up)")
+    parser.add_argument("--before", type=Path, help="another built package, probed the same way")
+    parser.add_argument("--skip-baseline", action="store_true", help="no scikit-learn probe")
     args = parser.parse_args()
     if not (PACKAGE / "app.py").exists():
         print("bench: build the package first: .venv/bin/python infra/build_package.py")
@@ -236,7 +240,9 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} cores")
     rows = real_rows()
     event = json.dumps(api_event("/v1/segment", rows[0]))
-    samples: dict[str, list[dict[str, float]]] = {"floor": [], "cold": [], "baseline": []}
+    kinds = ["floor", "cold", *(["before"] if args.before else [])]
+    kinds += [] if args.skip_baseline else ["baseline"]
+    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as scratch_dir, start_moto_server() as aws_url:
         scratch = Path(scratch_dir)
         bundle_dir = args.bundle or train_bundle(scratch)
@@ -264,6 +270,10 @@ def main() -> int:
             "cold": (COLD_PROBE, lambda_env, (event,)),
             "baseline": (BASELINE_PROBE, baseline_env, (event, BASELINE_KEY)),
         }
+        if args.before:  # the same probe on another package (e.g. main's), same runtime
+            before_path = f"{args.before.resolve()}{os.pathsep}{runtime}"
+            probes["before"] = (COLD_PROBE, {**lambda_env, "PYTHONPATH": before_path}, (event,))
+        probes = {kind: probes[kind] for kind in kinds}
         for round_ in range(args.runs + 1):
             for name, (probe, env, extra) in probes.items():
                 cwd = ROOT if name == "baseline" else scratch  # baseline unpickles training.*
@@ -275,14 +285,19 @@ def main() -> int:
                     f"{n} {samples[n][-1]['total'] * 1000:.0f} ms" for n in samples
                 ) + f"; load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     medians = {name: summarise(name, values) for name, values in samples.items()}
-    floor, cold, baseline = (medians[n]["total"] for n in ("floor", "cold", "baseline"))
-    paired = [
-        c["total"] / f["total"] for c, f in zip(samples["cold"], samples["floor"], strict=True)
-    ]
-    print(
-        f"\ncold / floor: {cold / floor:.2f}x (medians; per round median "
-        f"{statistics.median(paired):.2f}x)   baseline / cold: {baseline / cold:.2f}x"
-    )
+    floor = medians["floor"]["total"]
+    print()
+    for kind in ("cold", "before"):
+        if kind in medians:
+            paired = [c["total"] / f["total"]
+                      for c, f in zip(samples[kind], samples["floor"], strict=True)]  # fmt: skip
+            least = min(s["total"] for s in samples[kind]) / min(
+                s["total"] for s in samples["floor"]
+            )
+            print(f"{kind} / floor: {medians[kind]['total'] / floor:.2f}x (medians; per round "
+                  f"median {statistics.median(paired):.2f}x; minimums {least:.2f}x)")  # fmt: skip
+    if "baseline" in medians:
+        print(f"baseline / cold: {medians['baseline']['total'] / medians['cold']['total']:.2f}x")
     print(f"load average at end: {os.getloadavg()}")
     return 0
 

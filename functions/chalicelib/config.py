@@ -33,9 +33,10 @@ HISTORY_WRITES = "HISTORY_WRITES"
 BATCH_BUCKET = "BATCH_BUCKET"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
-# Read by chalicelib.observability (its Metrics, as Powertools' did), which the layer rule
-# keeps from importing this module: it spells the name itself.
+# Read by chalicelib.observability (its metrics and log lines, as Powertools' did), which the
+# layer rule keeps from importing this module: it spells the names itself.
 POWERTOOLS_METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
+POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 ENV_VARS: tuple[str, ...] = (
     MODEL_BUCKET,
@@ -56,12 +57,15 @@ ENV_VARS: tuple[str, ...] = (
     POWERTOOLS_SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE,
     POWERTOOLS_METRICS_DISABLED,
+    POWERTOOLS_LOG_LEVEL,
 )
 
 # Set by the Lambda runtime itself, never by the template: its presence means the code is
 # running in a Lambda init phase ("on-demand", "provisioned-concurrency" or "snap-start").
 LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
-RUNTIME_VARS: tuple[str, ...] = (LAMBDA_INITIALIZATION_TYPE,)
+# Set per invocation when X-Ray tracing is on: its root id rides on every log line.
+XRAY_TRACE_ID = "_X_AMZN_TRACE_ID"
+RUNTIME_VARS: tuple[str, ...] = (LAMBDA_INITIALIZATION_TYPE, XRAY_TRACE_ID)
 
 DEFAULT_MODEL_PREFIX = "models/"
 DEFAULT_REFRESH_SECONDS = 60.0

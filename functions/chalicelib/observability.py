@@ -1,9 +1,9 @@
 """Structured logs and CloudWatch metrics, without customer data.
 
-Logs (Powertools Logger, JSON) carry the request id, route, status, latency, row counts,
-cache outcome and the *names* of invalid fields, never a submitted value. Metrics
-(:class:`Metrics`: CloudWatch's embedded metric format, one JSON line per flush, as
-Powertools' Metrics writes it, for a fraction of its cost per request) per request:
+Logs (:class:`Logger`: one JSON object per line, in the layout Powertools' Logger wrote)
+carry the request id, route, status, latency, row counts, cache outcome and the *names* of
+invalid fields, never a submitted value. Metrics (:class:`Metrics`: CloudWatch's embedded
+metric format, one JSON line per flush, as Powertools' Metrics wrote it) per request:
 ``ColdStart`` (first request of a container), ``Latency`` (ms),
 ``CacheHit``/``CacheMiss``/``CacheBypass`` (rows), ``Rows`` and ``Error<Class>`` (e.g.
 ``ErrorValidationFailed``, ``ErrorModelUnavailable``); and ``ModelLoadFailed`` when a model
@@ -11,6 +11,11 @@ version cannot be loaded (logged with its reason). On every change of a dependen
 circuit breaker: ``Breaker<Name><State>`` (e.g. ``BreakerCacheUnavailable``,
 ``BreakerCacheRecovering``, ``BreakerCacheOk``) and a warning log line. ``HistoryUnrecorded``
 (sightings the history table did not take, whatever the reason).
+
+Both were Powertools' until a request's log line and metrics cost as much as scoring the
+customer, and importing Powertools (its tracer and metrics with its logger) a tenth of the
+service's own cold-start work; tests/functions/test_observability.py checks the lines
+against Powertools' own for the same records and values.
 
 The names template.yaml alarms on are defined here once (:data:`MODEL_LOAD_FAILED`,
 :func:`breaker_metric`); tests/infra/test_template.py checks the alarms against them and
@@ -20,13 +25,14 @@ against what :data:`metrics` really emits (namespace, dimensions).
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import time
+import traceback
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from aws_lambda_powertools import Logger
 
 SERVICE = "cc-segmentation"
 NAMESPACE = "CcSegmentation"
@@ -101,6 +107,99 @@ class Metrics:
             **values,
         }
         print(json.dumps(line, separators=(",", ":")))
+
+
+# Attributes every LogRecord has: what is not one of them came as ``extra``. (Powertools'
+# list, which keeps "message" and "taskName" out too: the former is never set here, the
+# latter is None outside asyncio tasks and so dropped.)
+_RECORD_ATTRIBUTES = frozenset(
+    {"name", "msg", "args", "level", "levelname", "levelno", "pathname", "filename", "module",
+     "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+     "relativeCreated", "thread", "threadName", "processName", "process", "asctime",
+     "location", "timestamp"}
+)  # fmt: skip
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object: ``level``, ``location`` (function:line), ``message``,
+    ``timestamp`` (local time with milliseconds and offset: UTC in Lambda), ``service``, the
+    keys appended for the request (``request_id``, ``route``), the ``extra`` fields, then
+    ``exception``/``exception_name``/``stack_trace`` and ``xray_trace_id`` when there are;
+    no null value."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+        self.keys: dict[str, Any] = {}
+
+    def format(self, record: logging.LogRecord) -> str:
+        log: dict[str, Any] = {
+            "level": record.levelname,
+            "location": f"{record.funcName}:{record.lineno}",
+            "message": record.getMessage() if record.args else record.msg,
+            "timestamp": self.formatTime(record),
+            "service": self.service,
+            **self.keys,
+            **{k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES},
+        }
+        exc_info = record.exc_info
+        if isinstance(exc_info, tuple) and hasattr(exc_info[0], "__name__"):
+            log.setdefault("exception", self.formatException(exc_info))
+            log.setdefault("exception_name", exc_info[0].__name__)  # type: ignore[union-attr]
+            log.setdefault("exception_notes", getattr(exc_info[1], "__notes__", None))
+            log["stack_trace"] = _stack_trace(exc_info)
+        trace = os.environ.get("_X_AMZN_TRACE_ID")
+        log["xray_trace_id"] = trace.split(";")[0].replace("Root=", "") if trace else None
+        shown = {k: v for k, v in log.items() if v is not None}
+        return json.dumps(shown, default=str, separators=(",", ":"), ensure_ascii=False)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime(
+            f"%Y-%m-%d %H:%M:%S,{int(record.msecs):03d}%z", time.localtime(record.created)
+        )
+
+
+def _stack_trace(exc_info: Any) -> dict[str, Any]:
+    """An exception's frames as structured fields, beside its formatted traceback."""
+    kind, error, trace = exc_info
+    frames = traceback.extract_tb(trace)
+    return {
+        "type": kind.__name__,
+        "value": error,
+        "module": error.__class__.__module__,
+        "frames": [
+            {"file": f.filename, "line": f.lineno, "function": f.name, "statement": f.line}
+            for f in frames
+        ],
+    }
+
+
+class Logger:
+    """The service's logger (``logging``'s logger named after the service, which Chalice's
+    own log lines use too), writing :class:`JsonFormatter` lines to stdout, at the level
+    ``POWERTOOLS_LOG_LEVEL`` names (INFO by default)."""
+
+    def __init__(self, service: str) -> None:
+        self.registered_formatter = JsonFormatter(service)
+        log = logging.getLogger(service)
+        for old in [h for h in log.handlers if getattr(h, "json_lines", False)]:
+            log.removeHandler(old)  # a second Logger of the service replaces the first
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(self.registered_formatter)
+        handler.json_lines = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
+        log.propagate = False
+        self.debug, self.info, self.warning = log.debug, log.info, log.warning
+        self.error, self.exception = log.error, log.exception
+
+    def append_keys(self, **keys: Any) -> None:
+        """Keys every later line carries (until removed)."""
+        self.registered_formatter.keys.update(keys)
+
+    def remove_keys(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.registered_formatter.keys.pop(name, None)
 
 
 def _disabled() -> bool:

@@ -34,7 +34,7 @@ def test_app_module_imports_only_chalice_chalicelib_and_the_standard_library() -
 def test_requirements_list_only_the_serving_runtime() -> None:
     lines = (FUNCTIONS_DIR / "requirements.txt").read_text().splitlines()
     names = {line.split(">")[0].split("=")[0].strip() for line in lines if line[:1].isalpha()}
-    assert names == {"onnxruntime", "numpy", "aws-lambda-powertools"}
+    assert names == {"onnxruntime", "numpy"}
 
 
 def test_settings_from_environment() -> None:

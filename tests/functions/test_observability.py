@@ -110,3 +110,37 @@ def test_disabled_metrics_print_nothing(
         metrics.add_metric(name="Latency", unit="Milliseconds", value=1.0)
     metrics.flush_metrics()
     assert capsys.readouterr().out == ""
+
+
+def test_log_lines_are_laid_out_as_powertools_lays_them_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service's log line for a record is the one Powertools' Logger wrote for it (the
+    service used it before): keys, order and values, exceptions and the X-Ray trace id."""
+    import logging
+    import sys
+
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+    from chalicelib.observability import SERVICE, JsonFormatter
+
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-abc-def;Parent=x;Sampled=1")
+    ours, theirs = JsonFormatter(SERVICE), LambdaPowertoolsFormatter(service=SERVICE)
+    ours.keys.update(request_id="r-1", route="/v1/segment")
+    theirs.append_keys(request_id="r-1", route="/v1/segment")
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        failed = sys.exc_info()
+    records = [
+        logging.makeLogRecord({"name": SERVICE, "levelname": "INFO", "levelno": 20,
+                               "msg": "request done", "funcName": "finish", "lineno": 7,
+                               "status": 200, "latency_ms": 0.25, "error_fields": []}),
+        logging.makeLogRecord({"name": SERVICE, "levelname": "ERROR", "levelno": 40,
+                               "msg": "unhandled error", "exc_info": failed, "funcName": "f",
+                               "lineno": 3}),
+        logging.makeLogRecord({"name": SERVICE, "levelname": "WARNING", "levelno": 30,
+                               "msg": "invalid setting %s", "args": ("X",), "extra_none": None}),
+    ]  # fmt: skip
+    for record in records:
+        assert json.loads(ours.format(record)) == json.loads(theirs.format(record))
+        assert list(json.loads(ours.format(record))) == list(json.loads(theirs.format(record)))

@@ -114,6 +114,24 @@ print(json.dumps(marks), file=sys.stderr)
 """
 )
 
+# The same init as Lambda runs it, not cut into phases: ``import app`` first, so that what
+# the init overlaps (the model's S3 reads beside the scoring imports) overlaps here too.
+LAMBDA_PROBE = (
+    PROBE_HEAD
+    + r"""
+import app; mark("import app (imports and init, as Lambda runs them)")
+from chalicelib import lifecycle
+for name, seconds in lifecycle.TIMINGS.items():
+    marks["  init: " + name] = seconds
+class Context: aws_request_id = "cold"
+handler = getattr(app, "handler", app.app)  # what Lambda runs (older checkouts: app.app)
+response = handler(json.loads(sys.argv[2]), Context()); mark("first request (handler)")
+assert response["statusCode"] == 200, response
+marks["total"] = time.time() - float(sys.argv[1])
+print(json.dumps(marks), file=sys.stderr)
+"""
+)
+
 FLOOR_PROBE = (
     PROBE_HEAD
     + r"""
@@ -233,6 +251,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9, help="timed rounds (after one warm-up)")
     parser.add_argument("--before", type=Path, help="another built package, probed the same way")
     parser.add_argument("--skip-baseline", action="store_true", help="no scikit-learn probe")
+    parser.add_argument(
+        "--as-lambda", action="store_true", help="also probe each package as Lambda runs it"
+    )
     args = parser.parse_args()
     if not (PACKAGE / "app.py").exists():
         print("bench: build the package first: .venv/bin/python infra/build_package.py")
@@ -241,6 +262,8 @@ def main() -> int:
     rows = real_rows()
     event = json.dumps(api_event("/v1/segment", rows[0]))
     kinds = ["floor", "cold", *(["before"] if args.before else [])]
+    if args.as_lambda:
+        kinds += ["cold as Lambda", *(["before as Lambda"] if args.before else [])]
     kinds += [] if args.skip_baseline else ["baseline"]
     samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as scratch_dir, start_moto_server() as aws_url:
@@ -270,9 +293,14 @@ def main() -> int:
             "cold": (COLD_PROBE, lambda_env, (event,)),
             "baseline": (BASELINE_PROBE, baseline_env, (event, BASELINE_KEY)),
         }
-        if args.before:  # the same probe on another package (e.g. main's), same runtime
-            before_path = f"{args.before.resolve()}{os.pathsep}{runtime}"
-            probes["before"] = (COLD_PROBE, {**lambda_env, "PYTHONPATH": before_path}, (event,))
+        probes["cold as Lambda"] = (LAMBDA_PROBE, lambda_env, (event,))
+        if args.before:  # the same probes on another package (e.g. main's), same runtime
+            before_env = {
+                **lambda_env,
+                "PYTHONPATH": f"{args.before.resolve()}{os.pathsep}{runtime}",
+            }
+            probes["before"] = (COLD_PROBE, before_env, (event,))
+            probes["before as Lambda"] = (LAMBDA_PROBE, before_env, (event,))
         probes = {kind: probes[kind] for kind in kinds}
         for round_ in range(args.runs + 1):
             for name, (probe, env, extra) in probes.items():
@@ -287,7 +315,7 @@ def main() -> int:
     medians = {name: summarise(name, values) for name, values in samples.items()}
     floor = medians["floor"]["total"]
     print()
-    for kind in ("cold", "before"):
+    for kind in ("cold", "before", "cold as Lambda", "before as Lambda"):
         if kind in medians:
             paired = [c["total"] / f["total"]
                       for c, f in zip(samples[kind], samples["floor"], strict=True)]  # fmt: skip

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from chalicelib import observability
 from chalicelib.config import MAX_REFRESH_BACKOFF_SECONDS, ConfigError, Settings, batch_bucket
 from chalicelib.errors import ServiceMisconfigured
-from chalicelib.scoring.loader import BundleReader, ModelLoader
-from chalicelib.scoring.model import ScoringModel
+from chalicelib.scoring.loader import BundleReader, ModelLoader, PrefetchingReader
 from chalicelib.scoring.scored import Scored, scored_from_text, scored_to_text
 from chalicelib.scoring.service import ScoringService
 from chalicelib.stores.breaker import CircuitBreaker
@@ -22,6 +21,7 @@ from chalicelib.stores.history import CustomerHistory, DynamoDBHistory
 
 if TYPE_CHECKING:
     from chalicelib.drift.reports import ReportStore
+    from chalicelib.scoring.model import ScoringModel
 
 #: The optional dependencies' breaker names: in logs, and in their metrics
 #: (``observability.breaker_metric``), which template.yaml alarms on.
@@ -72,12 +72,23 @@ def check_settings() -> bool:
     return True
 
 
-def get_model_loader() -> ModelLoader[ScoringModel]:
+def get_model_loader(prefetch: bool = False) -> ModelLoader[ScoringModel]:
+    """The model loader; ``prefetch`` (a Lambda init): its S3 client and its first reads
+    start on a thread before the scoring code (numpy, onnxruntime) is imported, so the S3
+    round trips overlap that import instead of following it."""
     global _model_loader
     if _model_loader is None:
         settings = get_settings()
+        bucket, prefix = settings.model_bucket, settings.model_prefix
+        reader = (
+            PrefetchingReader(bucket, prefix, settings.model_version)
+            if prefetch
+            else BundleReader(bucket, prefix)
+        )
+        from chalicelib.scoring.model import ScoringModel  # imported as late as this
+
         _model_loader = ModelLoader(
-            BundleReader(settings.model_bucket, settings.model_prefix),
+            reader,
             ScoringModel,
             pinned_version=settings.model_version,
             refresh_seconds=settings.refresh_seconds,
@@ -170,6 +181,8 @@ def get_service_for(version: str) -> ScoringService:
     """
     service = _pinned_services.get(version)
     if service is None:
+        from chalicelib.scoring.model import ScoringModel
+
         settings = get_settings()
         store = ModelLoader(
             BundleReader(settings.model_bucket, settings.model_prefix),

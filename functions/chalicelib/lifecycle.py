@@ -1,9 +1,10 @@
 """The container's life in Lambda: what runs at init, and what runs after a SnapStart restore.
 
 Init (``app.py`` calls :func:`initialise` when ``AWS_LAMBDA_INITIALIZATION_TYPE`` says the
-code runs in a Lambda init phase): the model is loaded and verified, its onnxruntime
-sessions built and run once, and the AWS clients made, all before the first request. The
-DynamoDB client is made on a thread while the model load waits on S3. With SnapStart
+code runs in a Lambda init phase; importing ``app`` leaves numpy and onnxruntime to it): the
+model is loaded and verified, its onnxruntime sessions built and run once, and the AWS
+clients made, all before the first request. The model's S3 reads run on a thread while the
+scoring code imports, the DynamoDB client is made on another while they wait. With SnapStart
 (template.yaml) Lambda snapshots the container after init, so all of this is done once per
 published version instead of once per container; without it, the init phase still does
 it before the first request, where a failure is logged once rather than paid per request.
@@ -25,13 +26,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import composition, observability
 from chalicelib.config import lambda_initialization_type
 from chalicelib.errors import ModelUnavailable
-from chalicelib.scoring.model import ScoringModel
 from chalicelib.scoring.validator import ValidRecord
+
+if TYPE_CHECKING:  # imported by the model loader, once its S3 reads are under way
+    from chalicelib.scoring.model import ScoringModel
 
 #: How long the restore hook waits for the pointer check (and a load, if the pointer moved);
 #: Lambda allows the runtime and every after-restore hook 10 s in all. A check still
@@ -58,12 +61,16 @@ def in_lambda_init() -> bool:
 
 
 def initialise() -> None:
-    """Load the model and make the clients now, so no request has to."""
+    """Load the model and make the clients now, so no request has to.
+
+    The model loader starts its S3 client and reads on a thread, then imports the scoring
+    code (numpy, onnxruntime: most of the init's own import work), so the S3 round trips
+    wait beside those imports rather than after them. Making a client is CPU work under
+    botocore's session lock, so the DynamoDB one (shared by the cache and the history) is
+    made while the model load waits, not beside the S3 client.
+    """
     TIMINGS.clear()
-    _timed("S3 client", composition.get_model_loader)
-    # Making a client is CPU work under botocore's session lock, so the DynamoDB one (shared
-    # by the cache and the history) is made while the model load waits on S3, not beside
-    # the S3 client.
+    _timed("model loader", lambda: composition.get_model_loader(prefetch=True))
     dynamodb = threading.Thread(target=_timed, args=(DYNAMODB_CLIENT, _make_dynamodb_client))
     dynamodb.start()
     model = _timed("model load", _load_model)

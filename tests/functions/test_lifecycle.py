@@ -58,8 +58,9 @@ def modules_after_importing_app(**env: str) -> set[str]:
 def test_importing_the_app_leaves_out_what_the_first_request_does_not_need() -> None:
     modules = modules_after_importing_app()
     assert "app" in modules and "chalicelib.lifecycle" in modules
-    # The batch-file code is for the S3 trigger only; boto3 is never used (botocore is).
-    for lazy in ("chalicelib.batch.files", "boto3"):
+    # The batch-file code is for the S3 trigger only; boto3 is never used (botocore is);
+    # numpy and onnxruntime load with the model (in a Lambda init, beside its S3 reads).
+    for lazy in ("chalicelib.batch.files", "boto3", "numpy", "onnxruntime"):
         assert lazy not in modules, lazy
     # Outside a Lambda init (tests, chalice local) nothing is loaded at import.
     assert "AWS_LAMBDA_INITIALIZATION_TYPE" not in os.environ
@@ -118,7 +119,12 @@ def test_init_loads_the_model_and_makes_the_clients_before_any_request(
     assert set(fetched) <= {fetched[0], fetched[1], *(base + name for name in manifest["files"])}
     dynamodb = composition.dynamodb_client()
     assert dynamodb is not None and dynamodb._client is not None  # made, not on first use
-    assert set(lifecycle.TIMINGS) == {"S3 client", "model load", "first scoring", "DynamoDB client"}
+    assert set(lifecycle.TIMINGS) == {
+        "model loader",
+        "model load",
+        "first scoring",
+        "DynamoDB client",
+    }
 
     # The first request reads nothing from S3: the model came with the container.
     reads.keys.clear()
@@ -225,3 +231,17 @@ def test_a_snapstart_init_waits_the_whole_load_timeout(
     assert lifecycle._init_load_seconds(store.load_timeout_seconds) == store.load_timeout_seconds
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     assert lifecycle._init_load_seconds(60.0) == lifecycle.ON_DEMAND_INIT_LOAD_SECONDS
+
+
+def test_init_reads_the_model_on_a_thread_before_the_scoring_code_imports(
+    lambda_init: Client, published: str, valid_row: dict[str, Any]
+) -> None:
+    """A fresh container's init: the loader's reader starts reading S3 at once (the scoring
+    modules import meanwhile) and the first check is answered from it."""
+    from chalicelib.scoring.loader import PrefetchingReader
+
+    lifecycle.initialise()
+    store = composition.get_model_loader()
+    assert isinstance(store.reader, PrefetchingReader)
+    assert store.version == published
+    assert post_json(lambda_init, "/v1/segment", valid_row).status_code == 200

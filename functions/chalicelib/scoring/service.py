@@ -8,12 +8,10 @@ each caller renders it (JSON, a results-CSV line, drift counts).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import observability
 from chalicelib.errors import ValidationFailed
-from chalicelib.scoring.cells import CheckedColumns
-from chalicelib.scoring.model import ScoringModel
 from chalicelib.scoring.scored import (
     BYPASS,
     DISABLED,
@@ -35,6 +33,10 @@ from chalicelib.scoring.scored import (
 from chalicelib.scoring.validator import ValidRecord
 from chalicelib.stores.cache import CacheLookup, ResultCache, cache_key
 from chalicelib.stores.history import CustomerHistory, Recorded, Sighting, iso, record_sightings
+
+if TYPE_CHECKING:  # numpy and onnxruntime load with the model, not with the service
+    from chalicelib.scoring.cells import CheckedColumns
+    from chalicelib.scoring.model import ScoringModel
 
 Checked = ValidRecord | RowFailure
 """A row after validation: ready to score, or refused with its problems."""

@@ -492,3 +492,55 @@ def test_a_store_outage_keeps_what_is_known_of_the_current_version(
     assert models.wait_idle(30)
     assert outage.calls == 1  # the pointer read failed
     assert models.state() == ModelState(published, V2, FAILED_VERIFICATION)
+
+
+class CountingS3:
+    """A real (moto) S3 client that counts its GetObject calls by key."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.keys: list[str] = []
+
+    def get_object(self, **kwargs: Any) -> Any:
+        self.keys.append(kwargs["Key"])
+        return self.client.get_object(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_prefetching_reader_reads_pointer_and_bundle_once_then_as_any_reader(
+    s3: Any, published: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Lambda init's reader reads on its own thread from the start; the loader's first
+    check is answered from what it read (no second read), later checks read S3 again."""
+    from chalicelib.scoring import loader as loader_module
+
+    counting = CountingS3(s3)
+    monkeypatch.setattr(loader_module.aws, "client", lambda *_: counting)
+    reader = loader_module.PrefetchingReader(BUCKET, PREFIX)
+    store = versions_store(reader, Ticks())
+    assert store.get() == published
+    base = f"{PREFIX}{published}/"
+    assert counting.keys.count(f"{PREFIX}current") == 1
+    assert counting.keys.count(base + MANIFEST_NAME) == 1
+    counting.keys.clear()
+    assert reader.current_version() == published and counting.keys == [f"{PREFIX}current"]
+    assert reader.read(published).version == published
+    assert base + MANIFEST_NAME in counting.keys
+
+
+def test_what_a_prefetch_met_is_answered_to_the_first_check_then_retried(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.scoring import loader as loader_module
+
+    monkeypatch.setattr(loader_module.aws, "client", lambda *_: s3)
+    reader = loader_module.PrefetchingReader(BUCKET, PREFIX)  # nothing published yet
+    with pytest.raises(ModelUnavailable, match="no model is published"):
+        reader.current_version()
+    with pytest.raises(ModelUnavailable, match="no model is published"):
+        reader.current_version()  # an S3 read of its own, as any reader's
+    pinned = loader_module.PrefetchingReader(BUCKET, PREFIX, pinned_version=V2)
+    with pytest.raises(ModelUnavailable, match="not complete"):
+        pinned.read(V2)

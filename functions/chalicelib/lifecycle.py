@@ -4,10 +4,11 @@ Init (``app.py`` calls :func:`initialise` when ``AWS_LAMBDA_INITIALIZATION_TYPE`
 code runs in a Lambda init phase; importing ``app`` leaves numpy and onnxruntime to it): the
 model is loaded and verified, its onnxruntime sessions built and run once, and the AWS
 clients made, all before the first request. The model's S3 reads run on a thread while the
-scoring code imports, the DynamoDB client is made on another while they wait. With SnapStart
-(template.yaml) Lambda snapshots the container after init, so all of this is done once per
-published version instead of once per container; without it, the init phase still does
-it before the first request, where a failure is logged once rather than paid per request.
+scoring code imports; the DynamoDB client is made on another while the model is built.
+With SnapStart (template.yaml) Lambda snapshots the container after init, so all of this
+is done once per published version instead of once per container; without it, the init
+phase still does it before the first request, where a failure is logged once rather than
+paid per request.
 
 After a restore (:func:`after_restore`, registered with the runtime's
 ``snapshot_restore_py``, which exists only in the Lambda composition): one snapshot starts many
@@ -63,11 +64,11 @@ def in_lambda_init() -> bool:
 def initialise() -> None:
     """Load the model and make the clients now, so no request has to.
 
-    The model loader starts its S3 client and reads on a thread, then imports the scoring
-    code (numpy, onnxruntime: most of the init's own import work), so the S3 round trips
-    wait beside those imports rather than after them. Making a client is CPU work under
-    botocore's session lock, so the DynamoDB one (shared by the cache and the history) is
-    made while the model load waits, not beside the S3 client.
+    The model loader makes its S3 client, starts its reads on a thread, then imports the
+    scoring code (numpy, onnxruntime: most of the init's own import work), so the S3 round
+    trips wait beside those imports rather than after them. Making a client is CPU work
+    under botocore's session lock, so the DynamoDB one (shared by the cache and the
+    history) is made after both, not beside them.
     """
     TIMINGS.clear()
     _timed("model loader", lambda: composition.get_model_loader(prefetch=True))

@@ -154,19 +154,20 @@ class BundleReader:
 
 
 class PrefetchingReader(BundleReader):
-    """A :class:`BundleReader` that starts reading at once, on a thread: its S3 client, the
-    ``current`` pointer (unless ``pinned_version``) and that version's bundle.
+    """A :class:`BundleReader` that starts reading at once, on a thread: the ``current``
+    pointer (unless ``pinned_version``) and that version's bundle.
 
-    A Lambda init makes one before it imports numpy, onnxruntime and the app, so the S3
-    round trips (the first is the slowest: connection, credentials, signing) overlap that
-    import work instead of following it. The first :meth:`current_version` and the
-    :meth:`read` of that version answer what the thread read, or raise what it met; every
-    later call reads S3 as a :class:`BundleReader` does.
+    A Lambda init makes one, then imports numpy, onnxruntime and the scoring code while the
+    thread waits on S3: the round trips (the first is the slowest: connection, signing)
+    overlap that import work instead of following it. Its S3 client is made before the
+    thread starts, on the caller's thread: making one is CPU work, which would only contend
+    with the imports. The first :meth:`current_version` and the :meth:`read` of that version
+    answer what the thread read, or raise what it met; every later call reads S3 as a
+    :class:`BundleReader` does.
     """
 
     def __init__(self, bucket: str, prefix: str, pinned_version: str | None = None) -> None:
-        self._owns_client = True
-        self.bucket, self.prefix = bucket, prefix
+        super().__init__(bucket, prefix)
         self._pinned = pinned_version
         self._unused = True  # the thread's result is still to be answered
         self._result: tuple[str | None, Bundle | None, Exception | None] = (None, None, None)
@@ -176,16 +177,10 @@ class PrefetchingReader(BundleReader):
     def _prefetch(self) -> None:
         version = self._pinned
         try:
-            self._client()
             version = version or super().current_version()
             self._result = (version, super().read(version), None)
         except Exception as error:  # answered to the first caller, as its own read's failure
             self._result = (version, None, error)
-
-    def _client(self) -> None:
-        """The S3 client, made now if the thread could not make it."""
-        if getattr(self, "s3", None) is None:
-            self.s3 = aws.client("s3", S3_CLIENT_CONFIG)
 
     def current_version(self) -> str:
         if self._pinned is None and self._unused:
@@ -196,7 +191,6 @@ class PrefetchingReader(BundleReader):
             self._unused = False
             assert error is not None
             raise error
-        self._client()
         return super().current_version()
 
     def read(self, version: str) -> Bundle:
@@ -208,7 +202,6 @@ class PrefetchingReader(BundleReader):
                 raise error
             if read == version and bundle is not None:
                 return bundle
-        self._client()
         return super().read(version)
 
 

@@ -69,6 +69,16 @@ def mark(name, since=[time.perf_counter()]):
     since[0] = now
 """
 
+# After ``import app`` (the init): its steps, then one API Gateway event through the handler.
+FIRST_REQUEST = r"""
+for name, seconds in lifecycle.TIMINGS.items():
+    marks["  init: " + name] = seconds
+class Context: aws_request_id = "cold"
+handler = getattr(app, "handler", app.app)  # what Lambda runs (older checkouts: app.app)
+response = handler(json.loads(sys.argv[2]), Context()); mark("first request (handler)")
+assert response["statusCode"] == 200, response
+"""
+
 COLD_PROBE = (
     PROBE_HEAD
     + r"""
@@ -96,12 +106,9 @@ timed(model_store.BundleReader, "read", "S3 manifest + files + sha256")
 timed(scoring.ScoringModel, "__init__", "onnxruntime sessions + manifest")
 mark("import chalicelib")
 import app; mark("import app (init: model load, clients, first scoring)")
-for name, seconds in lifecycle.TIMINGS.items():
-    marks["  init: " + name] = seconds
-class Context: aws_request_id = "cold"
-handler = getattr(app, "handler", app.app)  # what Lambda runs (older checkouts: app.app)
-response = handler(json.loads(sys.argv[2]), Context()); mark("first request (handler)")
-assert response["statusCode"] == 200, response
+"""
+    + FIRST_REQUEST
+    + r"""
 assert "boto3" not in sys.modules and "sklearn" not in sys.modules
 marks["total"] = time.time() - float(sys.argv[1])
 # What a container resumed from a SnapStart snapshot runs instead of the init (not in total).
@@ -121,12 +128,9 @@ LAMBDA_PROBE = (
     + r"""
 import app; mark("import app (imports and init, as Lambda runs them)")
 from chalicelib import lifecycle
-for name, seconds in lifecycle.TIMINGS.items():
-    marks["  init: " + name] = seconds
-class Context: aws_request_id = "cold"
-handler = getattr(app, "handler", app.app)  # what Lambda runs (older checkouts: app.app)
-response = handler(json.loads(sys.argv[2]), Context()); mark("first request (handler)")
-assert response["statusCode"] == 200, response
+"""
+    + FIRST_REQUEST
+    + r"""
 marks["total"] = time.time() - float(sys.argv[1])
 print(json.dumps(marks), file=sys.stderr)
 """

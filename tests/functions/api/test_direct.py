@@ -13,6 +13,7 @@ import codecs
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ import pytest
 from tests.functions.conftest import ApiFactory, emitted, load_functions_app
 
 Event = dict[str, Any]
+Row = dict[str, Any]
+Builder = Callable[..., Any]
 KEY = "k-123"
 
 
@@ -72,12 +75,21 @@ def cases(row: dict[str, Any]) -> dict[str, Event]:
     }  # fmt: skip
 
 
+@dataclass
+class Output:
+    """Where a request's log lines and printed metrics land."""
+
+    lines: io.StringIO
+    printed: pytest.CaptureFixture[str]
+
+
+@pytest.fixture
+def output(log_lines: io.StringIO, capfd: pytest.CaptureFixture[str]) -> Output:
+    return Output(log_lines, capfd)
+
+
 def both_ways(
-    app_module: Any,
-    request: Event,
-    lines: io.StringIO,
-    capfd: pytest.CaptureFixture[str],
-    fresh: bool = False,
+    app_module: Any, request: Event, output: Output, fresh: bool = False
 ) -> list[tuple[Any, list[dict[str, Any]], list[Any]]]:
     """Each way's answer, log records and flushed metrics for ``request``, each as the first
     request of a container (both count a cold start; ``fresh``: a new container each, so
@@ -89,6 +101,7 @@ def both_ways(
         if fresh:
             composition.reset()
         observability.mark_cold_start()
+        lines, capfd = output.lines, output.printed
         lines.seek(0)
         lines.truncate()
         capfd.readouterr()
@@ -110,7 +123,7 @@ def both_ways(
 
 
 @pytest.fixture
-def app_module(make_api: ApiFactory) -> Callable[..., Any]:
+def app_module(make_api: ApiFactory) -> Builder:
     def build(**env: str) -> Any:
         make_api(CACHE_TABLE="", POWERTOOLS_METRICS_DISABLED="false", **env)
         return load_functions_app()
@@ -120,15 +133,10 @@ def app_module(make_api: ApiFactory) -> Callable[..., Any]:
 
 @pytest.mark.parametrize("name", list(cases({"BALANCE": 40.900749})))
 def test_each_event_is_answered_logged_and_counted_alike(
-    name: str,
-    app_module: Callable[..., Any],
-    published: str,
-    valid_row: dict[str, Any],
-    log_lines: io.StringIO,
-    capfd: pytest.CaptureFixture[str],
+    name: str, app_module: Builder, published: str, valid_row: Row, output: Output
 ) -> None:
     module = app_module()
-    direct, chalice = both_ways(module, cases(valid_row)[name], log_lines, capfd)
+    direct, chalice = both_ways(module, cases(valid_row)[name], output)
     assert direct[0] == chalice[0]
     assert direct[1:] == chalice[1:]
     assert len(direct[1]) == 1  # one log line per request
@@ -136,40 +144,30 @@ def test_each_event_is_answered_logged_and_counted_alike(
 
 @pytest.mark.parametrize("given", [None, "wrong", KEY])
 def test_the_api_key_is_checked_alike(
-    given: str | None,
-    app_module: Callable[..., Any],
-    published: str,
-    valid_row: dict[str, Any],
-    log_lines: io.StringIO,
-    capfd: pytest.CaptureFixture[str],
+    given: str | None, app_module: Builder, published: str, valid_row: Row, output: Output
 ) -> None:
     module = app_module(API_KEY=KEY)
     headers = {} if given is None else {"x-api-key": given}
-    direct, chalice = both_ways(module, event(json.dumps(valid_row), **headers), log_lines, capfd)
+    direct, chalice = both_ways(module, event(json.dumps(valid_row), **headers), output)
     assert direct == chalice
     assert direct[0]["statusCode"] == {None: 401, "wrong": 403, KEY: 200}[given]
 
 
 def test_without_a_model_both_answer_503_alike(
-    app_module: Callable[..., Any],
-    valid_row: dict[str, Any],
-    log_lines: io.StringIO,
-    capfd: pytest.CaptureFixture[str],
+    app_module: Builder, valid_row: Row, output: Output
 ) -> None:
     module = app_module(MODEL_LOAD_TIMEOUT_SECONDS="0.5")  # nothing published
-    request = event(json.dumps(valid_row))
-    direct, chalice = both_ways(module, request, log_lines, capfd, fresh=True)
+    direct, chalice = both_ways(module, event(json.dumps(valid_row)), output, fresh=True)
     assert direct == chalice
     assert direct[0]["statusCode"] == 503
 
 
 def test_an_unforeseen_error_is_a_logged_500_problem(
-    app_module: Callable[..., Any],
+    app_module: Builder,
     published: str,
-    valid_row: dict[str, Any],
+    valid_row: Row,
     monkeypatch: pytest.MonkeyPatch,
-    log_lines: io.StringIO,
-    capfd: pytest.CaptureFixture[str],
+    output: Output,
 ) -> None:
     module = app_module()
 
@@ -177,6 +175,6 @@ def test_an_unforeseen_error_is_a_logged_500_problem(
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(module, "score_customer", broken)
-    direct, chalice = both_ways(module, event(json.dumps(valid_row)), log_lines, capfd)
+    direct, chalice = both_ways(module, event(json.dumps(valid_row)), output)
     assert direct[0] == chalice[0] and direct[0]["statusCode"] == 500
     assert direct[1:] == chalice[1:]

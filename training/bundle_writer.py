@@ -68,10 +68,16 @@ def _number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def feature_catalogue(population: Population, defaults: NDArray[np.float64]) -> tuple[Feature, ...]:
+def feature_catalogue(
+    population: Population,
+    defaults: NDArray[np.float64],
+    scaler: tuple[NDArray[np.float64], NDArray[np.float64]],
+) -> tuple[Feature, ...]:
     """The manifest's ``features``: the catalogue's features completed with what training
     learnt of each column: the range over every row of the data, the imputation value (the
-    preprocessor's median, from the rows fitted on)."""
+    preprocessor's median, from the rows fitted on) and ``scaler``: the standard scaler's
+    per-column mean and scale, which map model space back to the data's units (paths)."""
+    means, scales = scaler
     catalogue = []
     for column, feature in enumerate(FEATURES):
         low, high = population.minimum[column], population.maximum[column]
@@ -81,6 +87,8 @@ def feature_catalogue(population: Population, defaults: NDArray[np.float64]) -> 
                 train_min=None if np.isnan(low) else _number(low),
                 train_max=None if np.isnan(high) else _number(high),
                 default=_number(defaults[column]),
+                scaler_mean=float(means[column]),
+                scaler_scale=float(scales[column]),
             )
         )
     return tuple(catalogue)

@@ -93,6 +93,12 @@ def imputation_values(preprocessor: Pipeline) -> NDArray[np.float64]:
     return np.asarray(preprocessor.named_steps["impute"].statistics_, dtype=np.float64)
 
 
+def scaler_values(preprocessor: Pipeline) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The standard scaler's per-column mean and scale (of the log1p-or-identity values)."""
+    scale = preprocessor.named_steps["scale"]
+    return np.asarray(scale.mean_, np.float64), np.asarray(scale.scale_, np.float64)
+
+
 def to_original_units(preprocessor: Pipeline, scaled: NDArray[np.floating[Any]]) -> NDArray[Any]:
     """Map model-space points (e.g. centroids) back to original units.
 

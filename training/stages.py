@@ -52,7 +52,7 @@ from training import (
 )
 from training.clustering import KMeansModel, fit_segments, reference_to_model_space
 from training.population import Population
-from training.preprocess import imputation_values, make_preprocessor
+from training.preprocess import imputation_values, make_preprocessor, scaler_values
 from training.profiles import build_profiles
 from training.progress import ReadProgress
 from training.schema import FEATURE_NAMES, LIMIT_MODEL_FEATURES, LIMIT_TARGET
@@ -363,7 +363,9 @@ def draft_manifest(
         version="",
         created_at="",
         k=chosen.k,
-        features=bundle_writer.feature_catalogue(facts.population, defaults),
+        features=bundle_writer.feature_catalogue(
+            facts.population, defaults, scaler_values(data.preprocessor)
+        ),
         id_field=ID_FIELD,
         files=files,
         segmenter=Segmenter(SEGMENTER_FILE, "features", SEGMENTER_OUTPUTS),

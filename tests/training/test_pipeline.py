@@ -178,6 +178,27 @@ def test_segmenter_reproduces_training_labels_and_typicality(
         )
 
 
+def test_manifest_scaler_numbers_reproduce_the_graphs_model_space(
+    trained_bundle: BundleSummary, manifest: dict[str, Any]
+) -> None:
+    """Imputation default, log1p flag and the scaler's mean/scale from the manifest are
+    enough to compute model space by hand (what maps a point back to the data's units)."""
+    frame = validate_file(REAL_DATA).frame
+    assert frame is not None
+    raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(np.float64)
+    features = manifest["features"]
+    filled = np.where(np.isnan(raw), [f["default"] for f in features], raw)
+    logged = np.where([f["log1p"] for f in features], np.log1p(filled), filled)
+    by_hand = (logged - [f["scaler_mean"] for f in features]) / [
+        f["scaler_scale"] for f in features
+    ]
+    session = ort.InferenceSession(
+        str(trained_bundle.out_dir / "segmenter.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (scaled,) = session.run(["scaled"], {"features": raw.astype(np.float32)})
+    np.testing.assert_allclose(by_hand, scaled, atol=1e-4)
+
+
 def test_graphs_use_opset_18_or_lower_and_standard_domains(trained_bundle: BundleSummary) -> None:
     for path in trained_bundle.out_dir.glob("*.onnx"):
         model = onnx.load(str(path))

@@ -141,3 +141,18 @@ def test_dumps_refuses_nan() -> None:
 def test_the_real_bundle_reads_and_writes_back_to_the_same_bytes(bundle: Any) -> None:
     raw = (bundle.path / "manifest.json").read_bytes()
     assert Manifest.loads(raw).dumps() == raw
+
+
+def test_a_manifest_without_the_scaler_numbers_reads_and_writes_back_to_the_same_bytes(
+    bundle: Any,
+) -> None:
+    """Bundles trained before ``scaler_mean``/``scaler_scale`` were written: both read as
+    None and are not written back (no ``null`` appears): the same bytes."""
+    body = json.loads((bundle.path / "manifest.json").read_bytes())
+    for feature in body["features"]:
+        assert feature.pop("scaler_scale") > 0
+        del feature["scaler_mean"]
+    raw = json.dumps(body, indent=2, ensure_ascii=False).encode()
+    manifest = Manifest.loads(raw)
+    assert {(f.scaler_mean, f.scaler_scale) for f in manifest.features} == {(None, None)}
+    assert manifest.dumps() == raw

@@ -75,6 +75,14 @@ def segment_batch() -> dict[str, Any] | Response:
     return answer.to_json()
 
 
+@app.route("/v1/segment/path", methods=["POST"])
+def segment_path() -> dict[str, Any]:
+    from chalicelib.api import paths  # the path route only: not on the scoring path
+
+    body = http.json_body(app.current_request)  # type: ignore[arg-type]
+    return paths.path_body(get_model(), composition.get_path_finder, body)
+
+
 @app.route("/v1/segments", methods=["GET"])
 def segments() -> dict[str, Any]:
     return catalog.segments_body(get_model().manifest)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib import observability
 from chalicelib.config import MAX_REFRESH_BACKOFF_SECONDS, ConfigError, Settings, batch_bucket
-from chalicelib.errors import ServiceMisconfigured
+from chalicelib.errors import PathsUnavailable, ServiceMisconfigured
 from chalicelib.scoring.loader import BundleReader, ModelLoader, PrefetchingReader
 from chalicelib.scoring.scored import Scored, scored_from_text, scored_to_text
 from chalicelib.scoring.service import ScoringService
@@ -22,6 +22,7 @@ from chalicelib.stores.history import CustomerHistory, DynamoDBHistory
 if TYPE_CHECKING:
     from chalicelib.drift.reports import ReportStore
     from chalicelib.scoring.model import ScoringModel
+    from chalicelib.paths import PathFinder
 
 #: The optional dependencies' breaker names: in logs, and in their metrics
 #: (``observability.breaker_metric``), which template.yaml alarms on.
@@ -38,6 +39,7 @@ _reports: ReportStore | None = None
 _history: CustomerHistory | None = None
 _history_built = False
 _dynamodb: SharedClient | None = None
+_path_finder: tuple[ScoringModel, PathFinder | str] | None = None  # str: why it has none
 
 
 def get_settings() -> Settings:
@@ -209,6 +211,24 @@ def get_reports() -> ReportStore:
     return _reports
 
 
+def get_path_finder(model: ScoringModel) -> PathFinder:
+    """The path finder of ``model``, built on first use and again when the loader swaps in
+    another model (the package is imported on first use too: only the path route needs
+    it); :class:`PathsUnavailable` (503) for a bundle without what paths need."""
+    global _path_finder
+    if _path_finder is None or _path_finder[0] is not model:
+        from chalicelib.paths import NoModelSpace, path_finder
+
+        try:
+            _path_finder = (model, path_finder(model))
+        except NoModelSpace as error:
+            _path_finder = (model, str(error))
+    built = _path_finder[1]
+    if isinstance(built, str):
+        raise PathsUnavailable(built)
+    return built
+
+
 def reset(
     settings: Settings | None = None,
     model_loader: ModelLoader[ScoringModel] | None = None,
@@ -217,9 +237,9 @@ def reset(
 ) -> None:
     """Forget every singleton; optionally install replacements (tests, benchmarks)."""
     global _settings, _model_loader, _cache, _cache_built, _service, _reports
-    global _history, _history_built, _dynamodb
+    global _history, _history_built, _dynamodb, _path_finder
     _settings, _model_loader, _service, _reports = settings, model_loader, None, None
-    _dynamodb = None
+    _dynamodb, _path_finder = None, None
     _pinned_services.clear()
     _cache, _cache_built = cache, cache is not None
     _history, _history_built = history, history is not None

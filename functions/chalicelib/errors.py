@@ -109,6 +109,28 @@ class DependencyUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", "Temporarily unavailable"
 
 
+class PathsUnavailable(ProblemError):
+    """The model serving has no paths to a segment (a bundle trained before the manifest
+    carried the scaler's numbers): retrain to get them."""
+
+    status, slug, title = 503, "paths-unavailable", "Paths unavailable"
+
+
+class NoPath(ProblemError):
+    """No valid change of the allowed variables makes the customer a typical member of the
+    target segment. ``details`` are the answer's extension members (RFC 9457): the reason,
+    the fixed variables that keep the customer out, the segments, the model version."""
+
+    status, slug, title = 422, "no-path", "No path to the segment"
+
+    def __init__(self, detail: str, errors: list[FieldProblem], details: dict[str, Any]) -> None:
+        super().__init__(detail, errors)
+        self.details = details
+
+    def to_problem(self) -> dict[str, Any]:
+        return {**super().to_problem(), **self.details}
+
+
 class InternalError(ProblemError):
     status, slug, title = 500, "internal", "Internal error"
 

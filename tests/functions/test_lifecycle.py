@@ -58,9 +58,11 @@ def modules_after_importing_app(**env: str) -> set[str]:
 def test_importing_the_app_leaves_out_what_the_first_request_does_not_need() -> None:
     modules = modules_after_importing_app()
     assert "app" in modules and "chalicelib.lifecycle" in modules
-    # The batch-file code is for the S3 trigger only; boto3 is never used (botocore is);
-    # numpy and onnxruntime load with the model (in a Lambda init, beside its S3 reads).
-    for lazy in ("chalicelib.batch.files", "boto3", "numpy", "onnxruntime"):
+    # The batch-file code is for the S3 trigger only, the path solver for its route only;
+    # boto3 is never used (botocore is); numpy and onnxruntime load with the model (in a
+    # Lambda init, beside its S3 reads).
+    lazy_modules = ("chalicelib.batch.files", "chalicelib.paths", "chalicelib.api.paths")
+    for lazy in (*lazy_modules, "boto3", "numpy", "onnxruntime"):
         assert lazy not in modules, lazy
     # Outside a Lambda init (tests, chalice local) nothing is loaded at import.
     assert "AWS_LAMBDA_INITIALIZATION_TYPE" not in os.environ

@@ -7,7 +7,7 @@ field-level messages) and the batch columns alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +24,20 @@ class RequestProblem:
 
 
 def request_problems(
-    target: Any, may_change: Any, k: int, names: Sequence[str], id_field: str
+    target: Any,
+    may_change: Any,
+    k: int,
+    names: Sequence[str],
+    id_field: str,
+    immutable: Collection[str] = (),
 ) -> list[RequestProblem]:
     """Every problem of ``target`` (a segment id ``0..k-1``) and ``may_change`` (``None``,
-    or a non-empty list of model variable names); empty when both are valid."""
+    or a non-empty list of model variable names, none of them ``immutable``: counted in
+    months, time and not behaviour); empty when both are valid."""
     problems = []
-    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < k:
+    if target is None:
+        problems.append(RequestProblem(TARGET_FIELD, "is required"))
+    elif isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < k:
         problems.append(
             RequestProblem(TARGET_FIELD, f"must be a segment id from 0 to {k - 1}, got {target!r}")
         )
@@ -47,4 +55,7 @@ def request_problems(
             problems.append(RequestProblem(MAY_CHANGE_FIELD, message))
         elif name not in known:
             problems.append(RequestProblem(MAY_CHANGE_FIELD, f"{name!r} is not a model variable"))
+        elif name in immutable:
+            message = f"{name!r} is counted in months (time, not behaviour): it cannot change"
+            problems.append(RequestProblem(MAY_CHANGE_FIELD, message))
     return problems

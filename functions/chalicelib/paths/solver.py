@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from chalicelib import observability
 from chalicelib.paths import convex, identity, problem
 from chalicelib.paths.check import Check
 from chalicelib.paths.problem import Customer, Variant
@@ -83,6 +84,11 @@ class PathFinder:
         the tenure and the credit limit)."""
         return self.space.default_fixed
 
+    @property
+    def immutable(self) -> tuple[str, ...]:
+        """What a request may not ask to change (``ModelSpace.immutable``: the tenure)."""
+        return self.space.immutable
+
     def movable(self, may_change: Collection[str] | None) -> NDArray[np.bool_]:
         """The mask of variables that may change (``None``: all but :attr:`default_fixed`)."""
         fixed = set(self.default_fixed)
@@ -124,6 +130,23 @@ class PathFinder:
         if len(answered) != len(requests):  # every branch above answers: a bug otherwise
             raise RuntimeError("a path request was left without an answer")
         return answered
+
+    def answer_many(self, requests: Sequence[PathRequest]) -> list[PathResult]:
+        """:meth:`find_many` for a caller that must answer every request (the route, the
+        batch files): should the solver fail (a bug: never seen on the real data or the
+        fuzzed inputs of the tests), the requests are solved one by one, and one that still
+        fails is logged and refused as ``not_found``, so one customer cannot fail a request
+        or a file. A failing model is not the solver's: its error is raised."""
+        try:
+            return self.find_many(requests)
+        except Exception:  # isolated below, request by request
+            if len(requests) > 1:
+                return [result for r in requests for result in self.answer_many([r])]
+        (request,) = requests
+        observability.logger.exception("path solver failed", extra={"target": request.target})
+        (landing,) = self.check([request.values])
+        message = "the solver could not answer for this customer (logged); try other variables"
+        return [Refusal(landing.segment, request.target, RefusalReason.NOT_FOUND, message)]
 
     # -- before searching -------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ Array = NDArray[np.float64]
 #: small amount's log1p enough to cost up to ~1 % more on the nearest customers.
 DECIMALS = 6
 WHOLE_DECIMALS = 0
+MONTHS = "months"
+"""The feature kind of time on the books (``TENURE``): not a customer's behaviour."""
 
 
 class NoModelSpace(ValueError):
@@ -42,9 +44,11 @@ class ModelSpace:
     percentile of segment ``t``'s members: a point is a typical member of ``t`` when it is
     nearest to ``centroids[t]`` and no farther from it than ``radius[t]``.
 
-    ``default_fixed``: what a path leaves alone unless asked: the features counted in
-    months (the tenure: time, not behaviour) and the variable the limit models benchmark
-    (``limit_model.target``, the credit limit: the issuer's lever, not the customer's).
+    ``immutable``: the features counted in months (the tenure: time, not behaviour): a
+    request may not ask to change them. ``default_fixed``: what a path leaves alone unless
+    asked: the immutable features and the variable the limit models benchmark
+    (``limit_model.target``, the credit limit: the issuer's lever, not the customer's; a
+    request may name it).
     """
 
     names: tuple[str, ...]
@@ -59,6 +63,7 @@ class ModelSpace:
     centroids: Array  # [k, n]
     radius: Array  # [k]
     segment_names: tuple[str, ...]
+    immutable: tuple[str, ...]
     default_fixed: tuple[str, ...]
 
     @classmethod
@@ -79,6 +84,8 @@ class ModelSpace:
         def column(values: Sequence[float | None], missing: float) -> Array:
             return np.array([missing if v is None else v for v in values], np.float64)
 
+        immutable = tuple(f.name for f in features if f.kind == MONTHS)
+
         return cls(
             names=manifest.feature_names,
             kinds=tuple(f.kind for f in features),
@@ -92,11 +99,8 @@ class ModelSpace:
             centroids=np.array([s.centroid for s in manifest.segments], np.float64),
             radius=np.array([_typical_radius(s.distance_percentiles) for s in manifest.segments]),
             segment_names=tuple(s.name for s in manifest.segments),
-            default_fixed=tuple(
-                dict.fromkeys(
-                    [f.name for f in features if f.kind == "months"] + [manifest.limit_model.target]
-                )
-            ),
+            immutable=immutable,
+            default_fixed=tuple(dict.fromkeys([*immutable, manifest.limit_model.target])),
         )
 
     @property

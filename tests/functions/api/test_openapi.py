@@ -33,6 +33,7 @@ schema = schemathesis.openapi.from_path(OPENAPI)
 # The methods API Gateway passes to the function (and chalice local's server implements).
 GATEWAY_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 DRIFT_REPORT = "/v1/drift/report"
+SEGMENT_PATH = "/v1/segment/path"
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +64,10 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, local_api
     # contract's business (tests/functions/test_conformance.py), so a schema-valid CSV body
     # may be refused with a 400. Likewise a drift tally's counts must agree with each other
     # and with the model serving (features, bins, segments, version), which no schema says
-    # (tests/functions/api/test_drift_report.py). Every other check still applies (never a
-    # 500, shapes...).
-    refusable = case.media_type == "text/csv" or case.operation.path == DRIFT_REPORT
+    # (tests/functions/api/test_drift_report.py). A path request may name a segment the
+    # model does not have, or a customer with no path to it (422, documented). Every other
+    # check still applies (never a 500, shapes...).
+    refusable = case.media_type == "text/csv" or case.operation.path in {DRIFT_REPORT, SEGMENT_PATH}
     excluded: list[Any] = [positive_data_acceptance] if refusable else []
     case.call_and_validate(base_url=local_api, timeout=30, excluded_checks=excluded)
 
@@ -119,3 +121,15 @@ def test_drift_tally_schemas_are_the_codes_shapes_and_limits() -> None:
         "max_body_bytes": MAX_BODY_BYTES,
         "max_tallies": MAX_TALLIES,
     }
+
+
+def test_path_schemas_are_the_models_columns(bundle: TrainedBundle) -> None:
+    """One definition: what may_change may name and what proposed holds are the model's
+    columns (TENURE, counted in months, may not change)."""
+    schemas = json.loads(OPENAPI.read_text())["components"]["schemas"]
+    names = [f["name"] for f in bundle.manifest["features"]]
+    months = [f["name"] for f in bundle.manifest["features"] if f["kind"] == "months"]
+    may_change = schemas["PathRequest"]["properties"]["may_change"]["items"]["enum"]
+    assert may_change == [n for n in names if n not in months] and months == ["TENURE"]
+    proposed = schemas["PathResult"]["properties"]["proposed"]
+    assert list(proposed["properties"]) == proposed["required"] == ["CUST_ID", *names]

@@ -14,10 +14,13 @@ from chalicelib.paths import (
 )
 from chalicelib.scoring.model import ScoringModel
 from chalicelib.scoring.validator import ValidRecord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.functions.paths.conftest import Row
 
 ID_MESSAGE = "'CUST_ID' is the customer id, not a variable that can change"
+TENURE_MESSAGE = "'TENURE' is counted in months (time, not behaviour): it cannot change"
 
 
 def _label(finder: PathFinder, row: Row) -> int:
@@ -171,7 +174,8 @@ def test_a_customer_who_breaks_a_relation_is_flagged_and_not_made_worse(
     ("target", "may_change", "expected"),
     [
         (1, None, []),
-        (1, ["BALANCE", "TENURE"], []),
+        (1, ["BALANCE", "CREDIT_LIMIT"], []),
+        (1, ["BALANCE", "TENURE"], [("may_change", TENURE_MESSAGE)]),
         (7, None, [("target_segment", "must be a segment id from 0 to 2, got 7")]),
         (True, None, [("target_segment", "must be a segment id from 0 to 2, got True")]),
         ("1", None, [("target_segment", "must be a segment id from 0 to 2, got '1'")]),
@@ -184,13 +188,14 @@ def test_a_customer_who_breaks_a_relation_is_flagged_and_not_made_worse(
 def test_request_problems(
     finder: PathFinder, target: object, may_change: object, expected: list[tuple[str, str]]
 ) -> None:
-    found = request_problems(target, may_change, 3, finder.space.names, "CUST_ID")
+    found = request_problems(target, may_change, 3, finder.space.names, "CUST_ID", finder.immutable)
     assert [(p.field, p.message) for p in found] == expected
 
 
 def test_the_default_fixed_variables_come_from_the_manifest(finder: PathFinder) -> None:
     """The tenure (counted in months) and the limit the limit models benchmark."""
     assert finder.default_fixed == ("TENURE", "CREDIT_LIMIT")
+    assert finder.immutable == ("TENURE",)
     movable = finder.movable(None)
     assert [n for n, m in zip(finder.space.names, movable, strict=True) if not m] == [
         "CREDIT_LIMIT",
@@ -214,3 +219,40 @@ def test_with_the_purchase_total_fixed_the_split_moves_into_one_part(
     value = dict(zip(finder.space.names, finder.space.fill([path.proposed])[0], strict=True))
     parts = sorted([value["ONEOFF_PURCHASES"], value["INSTALLMENTS_PURCHASES"]])
     assert parts[0] < 5.0 and abs(value["PURCHASES"] - sum(parts)) <= 1.0
+
+
+# Any valid customer, not only the real ones: the edges of every range (0, the 1e12
+# ceiling, a missing optional value, broken relations), any target, any may_change.
+_EDGES = (0.0, 1e-6, 0.083333, 0.5, 1.0, 12.0, 1e3, 1e6, 1e12)
+
+
+@st.composite
+def _requests(draw: st.DrawFn, finder: PathFinder, model: ScoringModel) -> PathRequest:
+    values: list[float | None] = []
+    for f in model.manifest.features:
+        low = f.valid_min if f.valid_min is not None else 0.0
+        high = f.valid_max if f.valid_max is not None else 1e12
+        choice = draw(st.one_of(st.sampled_from(_EDGES), st.floats(low, min(high, 1e5))))
+        value = float(round(choice)) if f.integer else choice
+        values.append(None if f.optional and draw(st.booleans()) else min(max(value, low), high))
+    names = list(finder.space.names)
+    may_change = draw(st.none() | st.sets(st.sampled_from(names), min_size=1).map(frozenset))
+    return PathRequest(tuple(values), draw(st.integers(0, finder.space.k - 1)), may_change)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_valid_customer_gets_a_path_or_a_refusal_never_an_error(
+    finder: PathFinder, scoring_model: ScoringModel, data: st.DataObject
+) -> None:
+    request = data.draw(_requests(finder, scoring_model))
+    result = finder.find_many([request])[0]  # the solver itself, not answer_many's net
+    if isinstance(result, Refusal):
+        assert result.reason in {RefusalReason.FIXED_TOO_FAR, RefusalReason.OUT_OF_REACH}
+        return
+    landing = finder.check([result.proposed])[0]
+    assert landing.segment == request.target
+    if result.changes:
+        assert landing.label == "typical"
+    before, after = finder.space.fill([request.values, result.proposed])
+    assert finder.relations.worsened(before[None], after[None]) == [()]

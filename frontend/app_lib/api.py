@@ -158,6 +158,19 @@ def score(settings: Settings, customer: dict[str, Any]) -> dict[str, Any]:
     return _request("POST", settings, "/v1/segment", customer)
 
 
+def path(
+    settings: Settings, customer: dict[str, Any], target: int, may_change: list[str] | None = None
+) -> dict[str, Any]:
+    """``POST /v1/segment/path``: the smallest valid change that makes ``customer`` a typical
+    member of segment ``target`` (``may_change``: the variables allowed to move; None for the
+    API's default). No path is an ``ApiError`` with status 422, the API's sentence saying why
+    and one field error per fixed variable that keeps the customer out."""
+    body: dict[str, Any] = {"customer": customer, "target_segment": target}
+    if may_change:
+        body["may_change"] = may_change
+    return _request("POST", settings, "/v1/segment/path", body)
+
+
 @dataclass(frozen=True)
 class CsvAnswer:
     """The API's results table (CSV bytes as sent), what it said about the columns, and the

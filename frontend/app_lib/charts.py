@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import altair as alt
@@ -132,22 +133,8 @@ def segment_map(
     customer: dict[str, float] | None = None,
 ) -> alt.LayerChart:
     """The 2-D PCA map: a sample of customers, the segment centres and, if given, one customer."""
-
-    def named(points: list[dict[str, Any]]) -> pd.DataFrame:
-        frame = pd.DataFrame(points, columns=["x", "y", "segment"])
-        frame["segment_name"] = frame["segment"].map(lambda sid: names.get(int(sid), str(sid)))
-        return frame
-
-    x = alt.X("x:Q", title="Map axis 1 (PCA)")
-    y = alt.Y("y:Q", title="Map axis 2 (PCA)")
-    layers: list[alt.Chart] = [
-        alt.Chart(named(map_data.get("sample", [])))
-        .mark_circle(size=18, opacity=0.45)
-        .encode(x=x, y=y, color=_segment_color(), tooltip=["segment_name:N"]),
-        alt.Chart(named(map_data.get("centroids", [])))
-        .mark_point(shape="cross", size=320, filled=True, stroke="black", strokeWidth=1)
-        .encode(x=x, y=y, color=_segment_color(), tooltip=["segment_name:N"]),
-    ]
+    x, y = MAP_X, MAP_Y
+    layers = _map_layers(map_data, names)
     if customer is not None:
         you = pd.DataFrame(
             [{"x": customer["x"], "y": customer["y"], "who": "Last scored customer"}]
@@ -157,7 +144,82 @@ def segment_map(
             .mark_point(shape="diamond", size=400, filled=True, color="black")
             .encode(x=x, y=y, tooltip=["who:N"])
         )
-    return alt.LayerChart(layer=layers).properties(width="container", height=480).interactive()
+    return (
+        alt.LayerChart(layer=layers).properties(width="container", height=MAP_HEIGHT).interactive()
+    )
+
+
+MAP_X = alt.X("x:Q", title="Map axis 1 (PCA)")
+MAP_Y = alt.Y("y:Q", title="Map axis 2 (PCA)")
+
+
+def _map_layers(map_data: dict[str, Any], names: dict[int, str]) -> list[alt.Chart]:
+    """The segment map's sample of customers and its segment centres."""
+
+    def named(points: list[dict[str, Any]]) -> pd.DataFrame:
+        frame = pd.DataFrame(points, columns=["x", "y", "segment"])
+        frame["segment_name"] = frame["segment"].map(lambda sid: names.get(int(sid), str(sid)))
+        return frame
+
+    return [
+        alt.Chart(named(map_data.get("sample", [])))
+        .mark_circle(size=18, opacity=0.45)
+        .encode(x=MAP_X, y=MAP_Y, color=_segment_color(), tooltip=["segment_name:N"]),
+        alt.Chart(named(map_data.get("centroids", [])))
+        .mark_point(shape="cross", size=320, filled=True, stroke="black", strokeWidth=1)
+        .encode(x=MAP_X, y=MAP_Y, color=_segment_color(), tooltip=["segment_name:N"]),
+    ]
+
+
+def path_map(
+    map_data: dict[str, Any],
+    names: dict[int, str],
+    customer: dict[str, float],
+    proposed: dict[str, float],
+) -> alt.LayerChart:
+    """The segment map with an arrow from the customer to the proposed customer of a path."""
+    ends = pd.DataFrame(
+        [
+            {"x": customer["x"], "y": customer["y"], "who": "This customer"},
+            {"x": proposed["x"], "y": proposed["y"], "who": "Proposed customer"},
+        ]
+    )
+    line = pd.DataFrame(
+        [{"x": customer["x"], "y": customer["y"], "x2": proposed["x"], "y2": proposed["y"]}]
+    )
+    arrow = [
+        alt.Chart(line)
+        .mark_rule(strokeWidth=3, color="black")
+        .encode(x=MAP_X, y=MAP_Y, x2="x2:Q", y2="y2:Q"),
+        alt.Chart(ends.iloc[[1]])
+        .mark_point(shape="triangle", size=420, filled=True, color="black", opacity=1)
+        .encode(
+            x=MAP_X,
+            y=MAP_Y,
+            angle=alt.value(_heading(customer, proposed, map_data)),
+            tooltip=["who:N"],
+        ),
+        alt.Chart(ends.iloc[[0]])
+        .mark_point(shape="diamond", size=400, filled=True, color="black", opacity=1)
+        .encode(x=MAP_X, y=MAP_Y, tooltip=["who:N"]),
+    ]
+    chart = alt.LayerChart(layer=[*_map_layers(map_data, names), *arrow])
+    return chart.properties(width="container", height=MAP_HEIGHT).interactive()
+
+
+MAP_HEIGHT = 480
+_MAP_WIDTH = 900  # about what a wide page gives the map: only the arrowhead's angle uses it
+
+
+def _heading(start: dict[str, float], end: dict[str, float], map_data: dict[str, Any]) -> float:
+    """The arrowhead's angle on screen (degrees clockwise from up): the data direction
+    stretched as the axes stretch the sample's spread into the chart's width and height."""
+    points = map_data.get("sample") or [start, end]
+    spread_x = (max(p["x"] for p in points) - min(p["x"] for p in points)) or 1.0
+    spread_y = (max(p["y"] for p in points) - min(p["y"] for p in points)) or 1.0
+    dx = (end["x"] - start["x"]) / spread_x * _MAP_WIDTH
+    dy = (end["y"] - start["y"]) / spread_y * MAP_HEIGHT
+    return math.degrees(math.atan2(dx, dy)) % 360.0
 
 
 def elbow_curve(k_values: list[int], wcss: list[float], chosen_k: int) -> alt.LayerChart:

@@ -107,3 +107,34 @@ def limit_errors_table(limit_errors: Any, names: dict[str, str]) -> pd.DataFrame
         row["why"] = errors.get("reason", "")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def path_changes(
+    changes: list[dict[str, Any]], features: list[dict[str, Any]], labels: dict[str, str]
+) -> pd.DataFrame:
+    """A path's changes as a before/after table in the data's units (text, so each row keeps
+    its own unit): money to the cent, frequencies as 0-1 to three decimals, counts whole;
+    a missing value's "before" is the imputed median, marked."""
+    kinds = {f["name"]: str(f.get("kind", "")) for f in features}
+    rows = []
+    for change in changes:
+        kind = kinds.get(change["feature"], "")
+        before = _in_units(change["from"], kind)
+        rows.append(
+            {
+                "variable": labels.get(change["feature"], change["feature"]),
+                "before": f"{before} (imputed)" if change.get("imputed") else before,
+                "after": _in_units(change["to"], kind),
+                "change": _in_units(change["change"], kind, signed=True),
+            }
+        )
+    return pd.DataFrame(rows, columns=["variable", "before", "after", "change"])
+
+
+def _in_units(value: float, kind: str, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    if kind in {"count", "months"}:
+        return f"{value:{sign},.0f}"
+    if kind == "score":
+        return f"{value:{sign}.3f}"
+    return f"{value:{sign},.2f}"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from app_lib import api, charts, config, forms, ui
+from app_lib import api, charts, config, forms, path_view, ui
 
 MEDIANS_CHOICE = "Population medians"
 EXAMPLE_PREFIX = "Typical member of: "
 PREFILL_KEY = "prefill_choice"
+LAST_CUSTOMER_KEY = "last_customer"  # what was scored: the path section starts from it
 
 
 def _apply_prefill(features: list[dict[str, Any]], segments: list[dict[str, Any]]) -> None:
@@ -126,10 +127,11 @@ def main() -> None:
         st.warning("The API's model description lists no features.")
         st.stop()
     try:
-        segments: list[dict[str, Any]] = api.get_segments(settings).get("segments") or []
+        catalogue: dict[str, Any] = api.get_segments(settings)
     except api.ApiError as error:
         st.warning(f"Segment examples unavailable: {error}")
-        segments = []
+        catalogue = {}
+    segments: list[dict[str, Any]] = catalogue.get("segments") or []
     labels, names = ui.feature_labels(features), ui.segment_names(segments)
 
     _prefill_picker(features, segments)
@@ -141,9 +143,11 @@ def main() -> None:
         submitted = st.form_submit_button("Score this customer", type="primary")
 
     if submitted:
+        customer = forms.collect_customer(features, customer_id)
+        path_view.forget()
         try:
             with st.spinner("Scoring..."):
-                result = api.score(settings, forms.collect_customer(features, customer_id))
+                result = api.score(settings, customer)
         except api.ApiError as error:
             st.session_state.pop(ui.LAST_SCORE_KEY, None)
             leftovers = forms.show_field_errors(error_slots, error.errors_by_field())
@@ -153,11 +157,15 @@ def main() -> None:
                 st.error(message)
             st.stop()
         st.session_state[ui.LAST_SCORE_KEY] = result
+        st.session_state[LAST_CUSTOMER_KEY] = customer
     last = st.session_state.get(ui.LAST_SCORE_KEY)
     if last is None:
         st.info("Fill in the form and press **Score this customer**.")
         st.stop()
     render_result(last, labels, names)
+    scored_customer = st.session_state.get(LAST_CUSTOMER_KEY)
+    if scored_customer is not None and segments:
+        path_view.show(settings, scored_customer, last, features, catalogue)
 
 
 if __name__ == "__main__":

@@ -94,12 +94,32 @@ def click_button(driver: WebDriver, label: str, timeout: float = 30) -> None:
     button.click()
 
 
-def save_screenshot(driver: WebDriver, path: Path) -> Path:
-    """Scroll the app back to the top and save a PNG of the window."""
+def choose(driver: WebDriver, label: str, option: str, timeout: float = 30) -> None:
+    """Pick ``option`` in the select box labelled ``label`` (its combo box's list)."""
+    box = f"//input[@role='combobox'][@aria-label={_xpath_literal(label)}]"
+    opener = WebDriverWait(driver, timeout).until(
+        expected_conditions.element_to_be_clickable((By.XPATH, f"{box}/../button"))
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", opener)
+    opener.click()
+    choice = f"//*[@role='option'][normalize-space(.)={_xpath_literal(option)}]"
+    WebDriverWait(driver, timeout).until(
+        expected_conditions.element_to_be_clickable((By.XPATH, choice))
+    ).click()
+
+
+def save_screenshot(driver: WebDriver, path: Path, top: str | None = None) -> Path:
+    """Scroll the app back to the top (or, with ``top``, to the heading holding that text)
+    and save a PNG of the window."""
     driver.execute_script(
         "document.querySelectorAll('section, [data-testid=\"stMain\"]')"
         ".forEach(e => e.scrollTo && e.scrollTo(0, 0));"
     )
+    if top is not None:
+        xpath = f"//*[self::h1 or self::h2 or self::h3][contains(., {_xpath_literal(top)})]"
+        heading = driver.find_element(By.XPATH, xpath)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", heading)
+        time.sleep(0.5)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not driver.save_screenshot(str(path)):
         raise AssertionError(f"Chromium could not write {path}")

@@ -153,6 +153,59 @@ def test_segment_example_prefills_and_scores_to_its_segment(api_env: str) -> Non
     assert any("last scored customer" in caption for caption in texts(app.caption))
 
 
+def find_path(app: AppTest, target: str) -> AppTest:
+    app.selectbox(key="path_target").select(
+        next(o for o in app.selectbox(key="path_target").options if o.startswith(target))
+    ).run()
+    app.button(key="FormSubmitter:path-Find a path").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_path_to_another_segment_shows_the_changes_the_map_and_the_check(api_env: str) -> None:
+    """After a score: the API's path, its changes in the data's units, the map with the
+    arrow, and the check; the same answer the API gives for the same request."""
+    segments = api_get(api_env, "/v1/segments")["segments"]
+    app = submit_score(open_page(SCORE))
+    own = texts(app.subheader)[0].removeprefix("Segment: ")
+    target = next(s for s in segments if s["name"] != own)
+    find_path(app, target["name"])
+    customer = {
+        w.key.removeprefix("feature_"): w.value
+        for w in app.number_input
+        if w.key and w.key.startswith("feature_")
+    }
+    body = {"customer": customer, "target_segment": target["id"]}
+    expected = requests.post(f"{api_env}/v1/segment/path", json=body, timeout=60).json()
+    metrics = {m.label: m for m in app.metric}
+    assert f"From **{own}** to **{target['name']}**" in texts(app.markdown)
+    check = metrics["Check: the proposed customer"]
+    assert (check.value, check.delta) == ("Typical", f"in {target['name']}")
+    assert expected["check"]["typicality"]["label"] == "typical"
+    changed = f"{len(expected['changes'])} of {len(expected['may_change'])}"
+    assert metrics["Variables changed"].value == changed
+    table = app.dataframe[-1].value
+    assert list(table.columns) == ["variable", "before", "after", "change"]
+    assert len(table) == len(expected["changes"]) > 0
+    assert any("not a credit decision" in caption for caption in texts(app.caption))
+    assert not app.error and not app.warning
+
+
+def test_path_refusal_says_which_fixed_variable_keeps_the_customer_out(api_env: str) -> None:
+    segments = api_get(api_env, "/v1/segments")["segments"]
+    app = open_page(SCORE)
+    app.number_input(key="feature_TENURE").set_value(6)
+    submit_score(app)
+    own = texts(app.subheader)[0].removeprefix("Segment: ")
+    refused = []
+    for segment in segments:
+        if segment["name"] != own:
+            find_path(app, segment["name"])
+            refused += [w for w in texts(app.warning) if w.startswith("No path.")]
+    assert refused and "TENURE" in refused[0]
+    assert any("**TENURE**" in text for text in texts(app.markdown))
+
+
 def _column_holding(app: AppTest, key: str) -> Any:
     for column in app.columns:
         if any(widget.key == key for widget in column.number_input):
@@ -356,3 +409,30 @@ def test_monitoring_page_shows_drift_flags_shares_and_migration(
     assert {"Balance", "Purchases"} <= set(flagged["variable"])
     # Segment shares, PSI per feature, migration heat map.
     assert len(app.get("vega_lite_chart")) == 3
+
+
+def test_path_changes_are_in_each_variables_own_units() -> None:
+    features = [
+        {"name": "BALANCE", "kind": "amount", "label": "Balance"},
+        {"name": "PURCHASES_FREQUENCY", "kind": "score", "label": "Purchase frequency"},
+        {"name": "PURCHASES_TRX", "kind": "count", "label": "Purchase transactions"},
+        {"name": "MINIMUM_PAYMENTS", "kind": "amount", "label": "Minimum payments"},
+    ]
+    changes = [
+        {"feature": "BALANCE", "from": 873.387, "to": 1075.2081, "change": 201.8211},
+        {"feature": "PURCHASES_FREQUENCY", "from": 0.5, "to": 0.4166, "change": -0.0834},
+        {"feature": "PURCHASES_TRX", "from": 7, "to": 1200, "change": 1193},
+        {"feature": "MINIMUM_PAYMENTS", "from": 312.34, "to": 343.12, "change": 30.78,
+         "imputed": True},
+    ]  # fmt: skip
+    labels = {f["name"]: f["label"] for f in features}
+    table = tables.path_changes(changes, features, labels)
+    assert table.to_dict("records") == [
+        {"variable": "Balance", "before": "873.39", "after": "1,075.21", "change": "+201.82"},
+        {"variable": "Purchase frequency", "before": "0.500", "after": "0.417",
+         "change": "-0.083"},
+        {"variable": "Purchase transactions", "before": "7", "after": "1,200",
+         "change": "+1,193"},
+        {"variable": "Minimum payments", "before": "312.34 (imputed)", "after": "343.12",
+         "change": "+30.78"},
+    ]  # fmt: skip

@@ -38,10 +38,10 @@ def ui_url(live_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield url
 
 
-def screenshot(driver: Any, name: str, tmp_path: Path) -> Path:
-    path = browser.save_screenshot(driver, tmp_path / name)
+def screenshot(driver: Any, name: str, tmp_path: Path, top: str | None = None) -> Path:
+    path = browser.save_screenshot(driver, tmp_path / name, top)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        browser.save_screenshot(driver, DOCS_SCREENSHOTS / name)
+        browser.save_screenshot(driver, DOCS_SCREENSHOTS / name, top)
     return path
 
 
@@ -51,6 +51,11 @@ def median_customer_segment(api_url: str) -> str:
     body = {f["name"]: round(f["default"]) if f["integer"] else f["default"] for f in features}
     answer = requests.post(f"{api_url}/v1/segment", json=body, timeout=30).json()
     return str(answer["segment"]["name"])
+
+
+def segment_names(api_url: str) -> list[str]:
+    segments = requests.get(f"{api_url}/v1/segments", timeout=30).json()["segments"]
+    return [str(segment["name"]) for segment in segments]
 
 
 def go_to(driver: Any, url_path: str) -> None:
@@ -75,6 +80,29 @@ def test_scores_the_default_customer_in_chromium(
         browser.wait_until_idle(driver)
         shot = screenshot(driver, "score.png", tmp_path)
     assert shot.stat().st_size > 20_000  # a real rendering, not a blank page
+
+
+def test_path_to_another_segment_in_chromium(ui_url: str, live_api: str, tmp_path: Path) -> None:
+    """After a score (a typical cash-advance revolver), the Score page's path section to
+    the first other segment: the changes, the map with the arrow and the check."""
+    with browser.chromium(window=(1440, 1700)) as driver:
+        driver.get(f"{ui_url}/score")
+        browser.wait_for_text(driver, "Score this customer")
+        browser.wait_until_idle(driver)
+        start = next(name for name in segment_names(live_api) if "cash" in name.lower())
+        browser.choose(driver, "Start from", f"Typical member of: {start}")
+        browser.wait_until_idle(driver)
+        browser.click_button(driver, "Score this customer")
+        browser.wait_for_text(driver, f"Segment: {start}")
+        browser.wait_for_text(driver, "Path to another segment")
+        browser.wait_until_idle(driver)
+        browser.click_button(driver, "Find a path")
+        browser.wait_for_text(driver, "What would change", timeout=120)
+        browser.wait_for_text(driver, "Check: the proposed customer")
+        browser.wait_for_text(driver, "not a credit decision")
+        browser.wait_until_idle(driver)
+        shot = screenshot(driver, "path.png", tmp_path, top="Path to another segment")
+    assert shot.stat().st_size > 20_000
 
 
 def test_every_page_renders_in_chromium(ui_url: str, tmp_path: Path) -> None:

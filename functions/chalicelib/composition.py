@@ -21,8 +21,8 @@ from chalicelib.stores.history import CustomerHistory, DynamoDBHistory
 
 if TYPE_CHECKING:
     from chalicelib.drift.reports import ReportStore
-    from chalicelib.scoring.model import ScoringModel
     from chalicelib.paths import PathFinder
+    from chalicelib.scoring.model import ScoringModel
 
 #: The optional dependencies' breaker names: in logs, and in their metrics
 #: (``observability.breaker_metric``), which template.yaml alarms on.

@@ -20,6 +20,7 @@ from chalicelib.batch.csv_io import Row, ScoredRows, header_of, results_csv, sco
 from chalicelib.contract.row import (
     FILE_FIELD,
     NO_ROWS,
+    PATH_COLUMNS,
     CsvError,
     FieldProblem,
     HeaderCheck,
@@ -55,6 +56,9 @@ class CsvBatch:
         body = batch_json(batch, self.scored.rows)
         body["warnings"] = [w.to_json() for w in self.warnings]
         body["drift_tally"] = self.tally.to_json()
+        if self.scored.paths is not None:  # a TARGET_SEGMENT column: each entry's path
+            for entry, cells in zip(body["results"], self.scored.paths, strict=True):
+                entry["path"] = dict(zip(PATH_COLUMNS, cells, strict=True))
         return body
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from chalicelib.batch import path_columns
+from chalicelib.batch.path_columns import Cells
 from chalicelib.contract.row import (
     ID_FIELD,
     RESULT_COLUMNS,
@@ -29,6 +31,7 @@ from chalicelib.contract.row import (
     check_header,
     id_of_cell,
     ragged,
+    results_header,
     spreadsheet_safe,
     write_csv,
     write_safe_columns,
@@ -45,16 +48,19 @@ Row = tuple[int, list[str]]
 
 @dataclass(frozen=True)
 class ScoredRows:
-    """A run of file rows, scored: each row's file row number, and the scored table."""
+    """A run of file rows, scored: each row's file row number, the scored table, and when
+    the header has a ``TARGET_SEGMENT`` column each row's path cells
+    (:mod:`chalicelib.batch.path_columns`)."""
 
     rows: tuple[int, ...]
     table: ScoredTable
+    paths: list[Cells] | None = None  # a TARGET_SEGMENT column: each row's path cells
 
 
 def header_of(model: ScoringModel, header: Sequence[str]) -> HeaderCheck:
     """The header checked against the model's columns (the manifest's rules)."""
     validator = model.validator
-    return check_header(header, validator.features, validator.id_field)
+    return check_header(header, validator.features, validator.id_field, path_target=True)
 
 
 def text_columns(rows: Sequence[Row], check: HeaderCheck, id_field: str) -> TextColumns:
@@ -93,7 +99,11 @@ def score_rows(
     columns = text_columns(rows, check, model.validator.id_field)
     checked = check_columns(model.validator, columns)
     table = service.score_columns(model, checked, typed)
-    return ScoredRows(tuple(number for number, _ in rows), table)
+    position = check.target_position
+    paths = None
+    if position is not None:
+        paths = path_columns.path_cells(model, [cells for _, cells in rows], position, table)
+    return ScoredRows(tuple(number for number, _ in rows), table, paths)
 
 
 def _joined(problems: Iterable[FieldProblem]) -> str:
@@ -179,9 +189,14 @@ def error_lines(scored: ScoredRows) -> list[tuple[Any, ...]]:
 
 
 def results_csv(scored: ScoredRows, header: bool = True) -> str:
-    """The results table of one run of rows as CSV text (with its header line)."""
-    text = write_safe_columns(result_columns(scored))
-    return write_safe_csv([RESULT_COLUMNS]) + text if header else text
+    """The results table of one run of rows as CSV text (with its header line), with the
+    path columns when the rows asked for paths."""
+    columns = result_columns(scored)
+    if scored.paths is not None:
+        columns += path_columns.as_columns(scored.paths)
+    text = write_safe_columns(columns)
+    names = results_header(scored.paths is not None)
+    return write_safe_csv([names]) + text if header else text
 
 
 def errors_csv(scored: ScoredRows) -> str:

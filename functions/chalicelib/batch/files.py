@@ -5,9 +5,10 @@
 validator, model and results renderer as ``POST /v1/segment/batch``), and answered beside
 it under ``batch/output/``:
 
-- ``<name>.results.csv``: the results table (``chalicelib.contract.row.RESULT_COLUMNS``),
-  one line per data row, scored or not (only when the whole file was read): the very
-  bytes ``POST /v1/segment/batch`` answers for the same file as ``text/csv``;
+- ``<name>.results.csv``: the results table (``chalicelib.contract.row.RESULT_COLUMNS``,
+  and ``PATH_COLUMNS`` when the file has a ``TARGET_SEGMENT`` column), one line per data
+  row, scored or not (only when the whole file was read): the very bytes
+  ``POST /v1/segment/batch`` answers for the same file as ``text/csv``;
 - ``<name>.errors.csv``: one line per invalid field (``row, CUST_ID, field, message``), or
   the file-level problems when the file was rejected;
 - ``batch/reports/<name>.report.json``: drift against training and migration since the
@@ -38,12 +39,12 @@ from chalicelib.contract.row import (
     ERROR_COLUMNS,
     FILE_FIELD,
     NO_ROWS,
-    RESULT_COLUMNS,
     CsvError,
     FieldProblem,
     HeaderCheck,
     is_blank,
     read_rows,
+    results_header,
     text_of,
     write_csv,
 )
@@ -220,12 +221,13 @@ def _score_stream(
     summary: Summary, tracker: list[reports.FileReport],
 ) -> None:  # fmt: skip
     text = text_of(body)
-    _write_rows(results, [RESULT_COLUMNS])
     _write_rows(errors, [ERROR_COLUMNS])
     try:
         header, rows = read_rows(text)
         model = service.get_model()
         check = check_file_header(model, header, summary)
+        paths = check.target_position is not None  # TARGET_SEGMENT: the path columns too
+        _write_rows(results, [results_header(paths)])
         tracker.append(reports.FileReport(model.manifest, model.version))
         for chunk in _chunks(rows):
             scored = batch_csv.score_rows(service, model, chunk, check)  # one file, one model

@@ -64,12 +64,13 @@ from chalicelib.contract.row import (
     FILE_FIELD,
     FIRST_DATA_ROW,
     NO_ROWS,
-    RESULT_COLUMNS,
     CsvError,
     FieldProblem,
+    asks_paths,
     decode,
     is_blank,
     read_csv,
+    results_header,
     write_csv,
 )
 from chalicelib.drift import reports
@@ -447,7 +448,7 @@ def finish(
         return {"status": summary.status}
     for kind, key, columns in (
         ("errors", keys.errors, ERROR_COLUMNS),
-        ("results", keys.results, RESULT_COLUMNS),
+        ("results", keys.results, results_header(asks_paths(run.header))),
     ):
         sources = [_segment_source(s3, run, kind, n) for n in range(planned.segments)]
         head = write_csv([columns]).encode()

@@ -245,6 +245,7 @@ class HeaderCheck:
     errors: tuple[FieldProblem, ...] = ()
     warnings: tuple[FieldProblem, ...] = ()
     notes: tuple[FieldProblem, ...] = ()
+    target_position: int | None = None  # the PATH_TARGET_FIELD column, when asked for and given
 
     @property
     def ok(self) -> bool:
@@ -257,16 +258,21 @@ def clean_name(name: str) -> str:
 
 
 def check_header(
-    header: Sequence[str], rules: Sequence[Feature], id_field: str = ID_FIELD
+    header: Sequence[str],
+    rules: Sequence[Feature],
+    id_field: str = ID_FIELD,
+    path_target: bool = False,
 ) -> HeaderCheck:
     """Check a CSV header against ``rules`` (the model's columns) and the id column.
 
     Names match exactly (after :func:`clean_name`). A name given twice, even in another
     letter case, is an error (which one is meant?); so is a name that is a known column in
-    another letter case (its values would be silently ignored).
+    another letter case (its values would be silently ignored). With ``path_target`` (the
+    batch paths), :data:`PATH_TARGET_FIELD` is a known column too, kept apart from the
+    model's (``target_position``: it is not a customer value).
     """
     names = [clean_name(n) for n in header]
-    known = [r.name for r in rules] + [id_field]
+    known = [r.name for r in rules] + [id_field] + ([PATH_TARGET_FIELD] if path_target else [])
     by_fold = {k.casefold(): k for k in known}
     errors: list[FieldProblem] = []
     warnings: list[FieldProblem] = []
@@ -292,7 +298,10 @@ def check_header(
         elif rule.name not in present:
             notes.append(FieldProblem(rule.name, OPTIONAL_COLUMN_ABSENT))
     positions = {n: i for i, n in reversed(list(enumerate(names))) if n in known}
-    return HeaderCheck(len(names), positions, tuple(errors), tuple(warnings), tuple(notes))
+    target_position = positions.pop(PATH_TARGET_FIELD, None)
+    return HeaderCheck(
+        len(names), positions, tuple(errors), tuple(warnings), tuple(notes), target_position
+    )
 
 
 # --- a CSV file ---------------------------------------------------------------------------
@@ -434,6 +443,42 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "model_version",
 )
 """A scored-results table: one line per data row of the input, scored or not."""
+
+PATH_TARGET_FIELD = "TARGET_SEGMENT"
+"""The optional column of a batch file (S3 or the CSV route) asking each row that fills it
+for its path to that segment id (``POST /v1/segment/path``'s ``target_segment``, with the
+default ``may_change``); its answer goes in :data:`PATH_COLUMNS`."""
+
+PATH_COLUMNS: tuple[str, ...] = (
+    "path_status",
+    "path_target_id",
+    "path_target_name",
+    "path_changes",
+    "path_cost",
+    "path_check",
+    "path_reason",
+)
+"""Appended to :data:`RESULT_COLUMNS` when the file has :data:`PATH_TARGET_FIELD` (a file
+without it keeps exactly the columns above): ``path_status`` (:data:`PATH_STATUSES`, empty
+for a row without a target or not scored), the target, ``path_changes`` (each variable
+that moves and its proposed value, ``NAME=value`` joined by ``;``, in the data's units),
+``path_cost`` (squared distance in model space), ``path_check`` (the proposed row's
+typicality in the target) and ``path_reason`` (why there is no path, or what is wrong
+with the target)."""
+
+PATH_FOUND, PATH_NONE, PATH_INVALID, PATH_UNAVAILABLE = "found", "no_path", "invalid", "unavailable"
+PATH_STATUSES = (PATH_FOUND, PATH_NONE, PATH_INVALID, PATH_UNAVAILABLE)
+
+
+def results_header(paths: bool) -> tuple[str, ...]:
+    """The results table's columns: with :data:`PATH_COLUMNS` when the input asks for paths."""
+    return (*RESULT_COLUMNS, *PATH_COLUMNS) if paths else RESULT_COLUMNS
+
+
+def asks_paths(header: Sequence[str]) -> bool:
+    """Whether a file's header has the :data:`PATH_TARGET_FIELD` column."""
+    return any(clean_name(name) == PATH_TARGET_FIELD for name in header)
+
 
 ERROR_COLUMNS: tuple[str, ...] = ("row", ID_FIELD, "field", "message")
 """An error report: one line per invalid field (or per file-level problem)."""

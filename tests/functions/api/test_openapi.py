@@ -133,3 +133,11 @@ def test_path_schemas_are_the_models_columns(bundle: TrainedBundle) -> None:
     assert may_change == [n for n in names if n not in months] and months == ["TENURE"]
     proposed = schemas["PathResult"]["properties"]["proposed"]
     assert list(proposed["properties"]) == proposed["required"] == ["CUST_ID", *names]
+
+
+def test_batch_path_schema_has_the_contracts_columns_and_statuses() -> None:
+    from chalicelib.contract.row import PATH_COLUMNS, PATH_STATUSES
+
+    path = json.loads(OPENAPI.read_text())["components"]["schemas"]["BatchPath"]
+    assert path["required"] == list(path["properties"]) == list(PATH_COLUMNS)
+    assert path["properties"]["path_status"]["enum"] == [*PATH_STATUSES, None]

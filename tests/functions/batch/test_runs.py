@@ -30,6 +30,7 @@ from tests.infra import state_machine
 from chalicelib.batch import files as batch_files  # isort: skip
 from chalicelib.batch import runs as batch_runs  # isort: skip
 from chalicelib import composition  # isort: skip
+from chalicelib.contract.row import RESULT_COLUMNS  # isort: skip
 
 __all__ = ["published", "real_rows", "stack"]  # pytest fixtures used by name below
 
@@ -164,7 +165,7 @@ def test_bad_rows_are_reported_as_on_the_one_invocation_path(
     assert found["errors"] == expected["errors"]
     got, want = data_rows(found["results"]), data_rows(expected["results"])
     assert len(got) == len(want) == 2_000  # every row, scored or not
-    floats = {batch_files.RESULT_COLUMNS.index(c) for c in ("margin", "map_x", "map_y")}
+    floats = {RESULT_COLUMNS.index(c) for c in ("margin", "map_x", "map_y")}
     for mine, theirs in zip(got, want, strict=True):
         assert [c for i, c in enumerate(mine) if i not in floats] == [
             c for i, c in enumerate(theirs) if i not in floats

@@ -1,13 +1,18 @@
-"""Paths to a segment (issue 17): per-call latency, and the whole-data sweep's figures.
+"""Paths to a segment (issue 17): per-call latency, the route's, and the whole-data sweep.
 
 Run:  .venv/bin/python benchmarks/bench_paths.py --bundle <bundle dir> [--requests 500]
                                                   [--sweep] [--seed 0]
 
-Measured in this run, side by side, in process (the route comes later):
+Measured in this run, side by side:
 - one path (``PathFinder.find``: a customer, one other segment, the default may_change)
   against scoring the same customer (``ScoringModel.score``, what /v1/segment does
   without cache and history): wall-clock and CPU-time p50/p99 over ``--requests``
   random real (customer, other segment) pairs, after a warm-up;
+- the route ``POST /v1/segment/path`` against ``POST /v1/segment`` (no cache, no
+  history: the model's work), each pair of requests alternating so both see the same
+  load: in process (the route bodies, ``api.paths.path_body`` and
+  ``ScoringService.score_one``) and through the real Lambda handler (an API Gateway proxy
+  event into ``app.app``: middleware, routing, JSON, logs);
 - the cost of the feature in the Lambda package: no dependency (numpy only), the size of
   ``chalicelib/paths`` and the import time of ``chalicelib.paths`` in a fresh interpreter;
 - with ``--sweep``: every real customer to every other segment (``find_many`` in chunks of
@@ -19,6 +24,7 @@ Prints only; results go to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -36,7 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
 DATA = ROOT / "data" / "CC_GENERAL.csv"
-sys.path[:0] = [str(FUNCTIONS)]
+sys.path[:0] = [str(ROOT), str(FUNCTIONS), str(ROOT / "benchmarks")]
+
+from bench_serving import machine  # noqa: E402  (sets the offline AWS environment too)
 
 Row = tuple[float | None, ...]
 
@@ -54,13 +62,21 @@ def load(bundle_dir: Path) -> tuple[Any, Any]:
     return model, path_finder(model)
 
 
-def customers(model: Any) -> list[Row]:
+def raw_rows() -> list[dict[str, Any]]:
+    """The real customers as JSON bodies (what a client sends)."""
     with DATA.open(newline="") as handle:
-        rows = [
+        return [
             {k: v if k == "CUST_ID" else (None if v == "" else float(v)) for k, v in row.items()}
             for row in csv.DictReader(handle)
         ]
-    return [model.validator.validate(row).values for row in rows]
+
+
+def customers(model: Any) -> list[Row]:
+    return [model.validator.validate(row).values for row in raw_rows()]
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def percentiles(name: str, values: list[float]) -> dict[str, Any]:
@@ -103,6 +119,68 @@ def latency(model: Any, finder: Any, rows: list[Row], n: int, seed: int) -> list
         percentiles("score one customer, wall", score_wall),
         percentiles("score one customer, cpu", score_cpu),
     ]
+
+
+def route_latency(
+    model: Any, rows: list[dict[str, Any]], n: int, seed: int
+) -> list[dict[str, Any]]:
+    """p50/p99 of the path route and of /v1/segment on the same customers, alternating."""
+    from bench_serving import LambdaContext, _FixedStore, api_event, interleaved, quiet_stdout
+    from chalicelib import composition
+    from chalicelib.api import paths as path_api
+    from chalicelib.scoring.service import ScoringService
+
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(rows), n, replace=False).tolist()
+    customers = [rows[i] for i in chosen]
+    own = [s.segment.id for s in model.score([model.validator.validate(c) for c in customers])]
+    bodies = [
+        {"customer": c, "target_segment": int(rng.choice([t for t in range(model.k) if t != o]))}
+        for c, o in zip(customers, own, strict=True)
+    ]
+    service = ScoringService(lambda: model, None)
+    finder_of = composition.get_path_finder
+    composition.reset(model_loader=_FixedStore(model))
+
+    def path_in_process(i: int) -> None:
+        with contextlib.suppress(Exception):  # a 422 is an answer too
+            path_api.path_body(model, finder_of, bodies[i])
+
+    sys.modules.pop("app", None)
+    import app as app_module  # the functions/ app
+
+    context = LambdaContext()
+    path_events = [api_event("/v1/segment/path", body) for body in bodies]
+    segment_events = [api_event("/v1/segment", body["customer"]) for body in bodies]
+    results = []
+    with quiet_stdout():
+        path, segment = interleaved(path_in_process, lambda i: service.score_one(customers[i]), n)
+        results += [
+            summary("route in process: /v1/segment/path", path),
+            summary("route in process: /v1/segment (no cache)", segment),
+        ]
+        path, segment = interleaved(
+            lambda i: app_module.app(path_events[i], context),
+            lambda i: app_module.app(segment_events[i], context),
+            n,
+        )
+        statuses = Counter(app_module.app(e, context)["statusCode"] for e in path_events[:100])
+    results += [
+        summary("Lambda handler: /v1/segment/path", path),
+        summary("Lambda handler: /v1/segment (no cache)", segment),
+        {"what": "path route statuses, first 100", **{str(k): v for k, v in statuses.items()}},
+    ]
+    return results
+
+
+def summary(name: str, values: list[float]) -> dict[str, Any]:
+    ordered = sorted(values)
+    return {
+        "what": name,
+        "n": len(values),
+        "p50_ms": round(float(np.percentile(ordered, 50)), 3),
+        "p99_ms": round(float(np.percentile(ordered, 99)), 3),
+    }
 
 
 def package_cost() -> dict[str, Any]:
@@ -172,7 +250,10 @@ def main() -> None:
     args = parser.parse_args()
     model, finder = load(args.bundle)
     rows = customers(model)
+    print(json.dumps({"machine": machine(), "uptime": uptime()}))
     for line in latency(model, finder, rows, args.requests, args.seed):
+        print(json.dumps(line))
+    for line in route_latency(model, raw_rows(), args.requests, args.seed):
         print(json.dumps(line))
     print(json.dumps(package_cost()))
     if args.sweep:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from chalicelib.paths.check import Check
+from chalicelib.paths.problem import prepare
 from chalicelib.paths.relations import NONZERO_FLOOR, Relations
 from chalicelib.paths.space import ModelSpace
 from numpy.typing import NDArray
@@ -94,15 +95,11 @@ def _cost(setup: _Setup, z: Array) -> float:
 
 
 def _box(space: ModelSpace, relations: Relations, setup: _Setup) -> tuple[Array, Array]:
-    """Data-unit box: the ranges (widened to the customer's own breach) and pins."""
-    x0 = setup.x0
-    low, high = space.valid_min.copy(), space.valid_max.copy()
-    for j, r in enumerate(relations.ranges):
-        if r.low is not None:
-            low[j] = max(low[j], min(r.low, x0[j]))
-        if r.high is not None:
-            high[j] = min(high[j], max(r.high, x0[j]))
-    return np.where(setup.movable, low, x0), np.where(setup.movable, high, x0)
+    """Data-unit box: the ranges (widened to the customer's own breach) and pins, as the
+    contract of a valid row defines them (``problem.prepare``; the search is the
+    reference's own)."""
+    customer = prepare(space, relations, tuple(setup.x0.tolist()), setup.movable)
+    return customer.low, customer.high
 
 
 def _cases(space: ModelSpace, relations: Relations, setup: _Setup) -> list[tuple[Array, Array]]:

@@ -12,7 +12,7 @@ Measured in this run, side by side:
   history: the model's work), each pair of requests alternating so both see the same
   load: in process (the route bodies, ``api.paths.path_body`` and
   ``ScoringService.score_one``) and through the real Lambda handler (an API Gateway proxy
-  event into ``app.app``: middleware, routing, JSON, logs);
+  event into ``app.handler``: middleware, routing, JSON, logs);
 - the cost of the feature in the Lambda package: no dependency (numpy only), the size of
   ``chalicelib/paths`` and the import time of ``chalicelib.paths`` in a fresh interpreter;
 - with ``--sweep``: every real customer to every other segment (``find_many`` in chunks of
@@ -149,6 +149,7 @@ def route_latency(
     sys.modules.pop("app", None)
     import app as app_module  # the functions/ app
 
+    entry = app_module.handler  # the API function's entry point (template.yaml)
     context = LambdaContext()
     path_events = [api_event("/v1/segment/path", body) for body in bodies]
     segment_events = [api_event("/v1/segment", body["customer"]) for body in bodies]
@@ -160,11 +161,11 @@ def route_latency(
             summary("route in process: /v1/segment (no cache)", segment),
         ]
         path, segment = interleaved(
-            lambda i: app_module.app(path_events[i], context),
-            lambda i: app_module.app(segment_events[i], context),
+            lambda i: entry(path_events[i], context),
+            lambda i: entry(segment_events[i], context),
             n,
         )
-        statuses = Counter(app_module.app(e, context)["statusCode"] for e in path_events[:100])
+        statuses = Counter(entry(e, context)["statusCode"] for e in path_events[:100])
     results += [
         summary("Lambda handler: /v1/segment/path", path),
         summary("Lambda handler: /v1/segment (no cache)", segment),

@@ -84,6 +84,15 @@ def wait_until_idle(driver: WebDriver, timeout: float = 60) -> None:
     time.sleep(1.0)  # let Vega and the data grid finish painting before a screenshot
 
 
+def upload(driver: WebDriver, path: Path, timeout: float = 30) -> None:
+    """Give ``path`` to the page's file uploader, once it is there (the page's text can be
+    drawn before its uploader on a busy machine)."""
+    field = WebDriverWait(driver, timeout).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, 'input[type="file"]'))
+    )
+    field.send_keys(str(path))
+
+
 def click_button(driver: WebDriver, label: str, timeout: float = 30) -> None:
     """Click the button whose text is ``label``."""
     xpath = f"//button[.//*[normalize-space(text())={_xpath_literal(label)}]]"

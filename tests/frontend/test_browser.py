@@ -136,8 +136,7 @@ def test_every_page_renders_in_chromium(ui_url: str, tmp_path: Path) -> None:
         sample = tmp_path / "customers.csv"
         lines = DATA.read_text().splitlines()
         sample.write_text("\n".join(lines[:1201]) + "\n")  # header + 1,200 real customers
-        upload = driver.find_element("css selector", 'input[type="file"]')
-        upload.send_keys(str(sample))
+        browser.upload(driver, sample)
         browser.click_button(driver, "Score 1,200 rows", timeout=60)
         browser.wait_for_text(driver, "Rows per segment", timeout=180)
         # The drift summary of both pieces together, as the Monitoring page shows one.

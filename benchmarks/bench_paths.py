@@ -13,6 +13,8 @@ Measured in this run, side by side:
   load: in process (the route bodies, ``api.paths.path_body`` and
   ``ScoringService.score_one``) and through the real Lambda handler (an API Gateway proxy
   event into ``app.handler``: middleware, routing, JSON, logs);
+- a 1,000-row CSV body with a ``TARGET_SEGMENT`` on every row against the same body without
+  (the CSV route's code, in process);
 - the cost of the feature in the Lambda package: no dependency (numpy only), the size of
   ``chalicelib/paths`` and the import time of ``chalicelib.paths`` in a fresh interpreter;
 - with ``--sweep``: every real customer to every other segment (``find_many`` in chunks of
@@ -184,6 +186,35 @@ def summary(name: str, values: list[float]) -> dict[str, Any]:
     }
 
 
+def batch_cost(model: Any, rounds: int = 3) -> dict[str, Any]:
+    """A 1,000-row CSV body (the first real customers) scored by the CSV route's code, with
+    a ``TARGET_SEGMENT`` column on every row (segment ``row % k``) and, as the baseline in
+    the same run, without it; median wall seconds of ``rounds``, alternating."""
+    from chalicelib.api import csv_body
+    from chalicelib.scoring.service import ScoringService
+
+    service = ScoringService(lambda: model, None)
+    lines = DATA.read_text().splitlines()[:1001]
+    plain = "\n".join(lines).encode()
+    rows = [f"{line},{i % model.k}" for i, line in enumerate(lines[1:])]
+    targeted = "\n".join([lines[0] + ",TARGET_SEGMENT", *rows]).encode()
+
+    def seconds(body: bytes) -> float:
+        start = time.perf_counter()
+        csv_body.results_csv(csv_body.score_body(service, body, 2, typed=False).scored)
+        return time.perf_counter() - start
+
+    timed = [(seconds(plain), seconds(targeted)) for _ in range(rounds)]
+    without = statistics.median(t[0] for t in timed)
+    with_paths = statistics.median(t[1] for t in timed)
+    return {
+        "what": "1,000-row CSV body, every row with a TARGET_SEGMENT",
+        "without_s": round(without, 3),
+        "with_paths_s": round(with_paths, 3),
+        "ms_per_row_for_paths": round((with_paths - without), 3),
+    }
+
+
 def package_cost() -> dict[str, Any]:
     """Bytes of chalicelib/paths and the import time of chalicelib.paths after scoring's
     imports (fresh process, bytecode written and reused as in the Lambda package; best of
@@ -256,6 +287,7 @@ def main() -> None:
         print(json.dumps(line))
     for line in route_latency(model, raw_rows(), args.requests, args.seed):
         print(json.dumps(line))
+    print(json.dumps(batch_cost(model)))
     print(json.dumps(package_cost()))
     if args.sweep:
         print(json.dumps(sweep(finder, rows)))

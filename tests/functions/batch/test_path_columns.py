@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
-import pytest
 from chalice.test import Client
 
 from tests.functions.batch.test_files import (  # fixtures and helpers, not tests
@@ -20,11 +20,10 @@ from tests.functions.batch.test_files import (  # fixtures and helpers, not test
     stack,
 )
 from tests.functions.batch.test_runs import local_map, one_invocation, outputs
-from tests.functions.conftest import post_json
+from tests.functions.conftest import BUCKET, PREFIX, TrainedBundle, copy_bundle, post_json
+from training.registry import ModelRegistry
 
-from chalicelib.batch import path_columns  # isort: skip
 from chalicelib.contract.row import PATH_COLUMNS, RESULT_COLUMNS, parse_cell  # isort: skip
-from chalicelib.paths import NoModelSpace  # isort: skip
 
 __all__ = ["published", "real_rows", "stack"]  # pytest fixtures used by name below
 
@@ -137,17 +136,19 @@ def test_the_json_answer_of_a_csv_body_carries_each_rows_path(
 
 
 def test_without_a_model_space_the_rows_say_unavailable(
-    stack: BatchStack, published: str, real_rows: Rows, monkeypatch: pytest.MonkeyPatch
+    stack: BatchStack, bundle: TrainedBundle, real_rows: Rows, tmp_path: Path
 ) -> None:
-    """A bundle trained before the scaler's numbers: the file is scored, each row that asks
-    for a path says why it has none."""
-
-    def old_bundle(model: Any) -> Any:
-        raise NoModelSpace("bundle V lacks the scaler's numbers: retrain")
-
-    monkeypatch.setattr(path_columns, "path_finder", old_bundle)
+    """A bundle trained before the scaler's numbers (its manifest without them): the file is
+    scored, each row that asks for a path says why it has none."""
+    features = [
+        {k: v for k, v in f.items() if k not in {"scaler_mean", "scaler_scale"}}
+        for f in bundle.manifest["features"]
+    ]
+    old = copy_bundle(bundle, tmp_path / "old", "20200101T000000Z-0ld0ld00", features=features)
+    ModelRegistry(BUCKET, PREFIX, s3_client=stack.s3).publish(old)
     header, sample = with_targets(real_rows)
     lines = table(one_invocation(stack, "old", csv_bytes(header, sample[:3]))["results"])
+    assert [line["model_version"] for line in lines] == ["20200101T000000Z-0ld0ld00"] * 3
     assert [line["status"] for line in lines] == ["scored"] * 3
     assert [line["path_status"] for line in lines] == ["unavailable"] * 3
-    assert lines[0]["path_reason"] == "bundle V lacks the scaler's numbers: retrain"
+    assert "retrain" in lines[0]["path_reason"]

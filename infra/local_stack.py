@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -34,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE_CONFIG = ROOT / "functions" / ".chalice" / "config.json"
+OFFLINE_ENV = ROOT / "infra" / "offline-env.sh"
+# Its lines: ``export NAME=value`` (always) or ``export NAME="${NAME:-value}"`` (a default).
+_EXPORT = re.compile(r'^export (\w+)=(?:"\$\{\1:-(.*)\}"|(\S*))$')
 LOCAL_STAGE = "local"
 # What a process of ours runs; a stale pid whose command line has none of these was
 # reused by something else and is left alone.
@@ -108,11 +112,30 @@ def wait_http(url: str, seconds: float, pid: int) -> int:
 
 
 def on_moto() -> bool:
+    """Whether AWS_ENDPOINT_URL is moto on loopback; then the environment is made offline
+    (:func:`offline_environment`), as in a shell that sourced infra/offline-env.sh."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if not endpoint.startswith("http://127.0.0.1:"):
         print(f"local: refusing to use AWS at {endpoint!r}: not moto", file=sys.stderr)
         return False
+    offline_environment()
     return True
+
+
+def offline_environment() -> None:
+    """What infra/offline-env.sh exports (read from it: the one definition), for a command
+    run from a shell that did not source it, e.g. the ``score-file`` line ``infra/local.sh``
+    prints: moto needs no real credentials, and botocore must not look for them on the
+    network. Only called once the endpoint is known to be moto."""
+    for line in OFFLINE_ENV.read_text().splitlines():
+        match = _EXPORT.match(line.strip())
+        if match is None:
+            continue
+        name, default, value = match.groups()
+        if default is not None:
+            os.environ.setdefault(name, os.path.expandvars(default))
+        else:
+            os.environ[name] = os.path.expandvars(value)
 
 
 def create_aws(bucket: str, table: str, history_table: str, batch_bucket: str) -> int:

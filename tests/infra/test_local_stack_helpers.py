@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -113,3 +114,24 @@ def test_helper_runs_as_a_script() -> None:
     )
     assert run.returncode == 1
     assert "unknown command 'no-such-command'" in run.stderr
+
+
+def test_a_shell_without_the_offline_environment_gets_it_for_moto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ``score-file`` line infra/local.sh prints, run in a new terminal: no credentials,
+    no region. Pointed at moto, the helper takes infra/offline-env.sh's values (keeping any
+    the shell has); pointed elsewhere it refuses before touching the environment."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(name, "")  # so that teardown restores (or removes) each
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "false")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.amazonaws.com")
+    assert not helpers.on_moto()
+    assert "AWS_ACCESS_KEY_ID" not in os.environ
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert helpers.on_moto()
+    assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert os.environ["AWS_ACCESS_KEY_ID"] == os.environ["AWS_SECRET_ACCESS_KEY"] == "testing"
+    assert os.environ["AWS_DEFAULT_REGION"] == os.environ["AWS_REGION"] == "eu-west-1"

@@ -67,7 +67,8 @@ def percentile_in(distances: np.ndarray, tables: np.ndarray) -> np.ndarray:
     low, high = tables[rows, inside - 1], tables[rows, inside]
     span = high - low
     positive = span > 0
-    with np.errstate(over="ignore"):  # only in rows outside the table, answered 0 or 100
+    # Overflow only in rows outside the table (a huge fraction), answered 0 or 100 below.
+    with np.errstate(over="ignore", invalid="ignore"):
         fraction = np.where(positive, (distances - low) / np.where(positive, span, 1.0), 0.0)
-    value = round_like_python(((inside - 1).astype(np.float64) + fraction) * 100.0 / steps, 2)
+        value = round_like_python(((inside - 1).astype(np.float64) + fraction) * 100.0 / steps, 2)
     return np.where(upper == 0, 0.0, np.where(upper > steps, 100.0, value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import warnings
 
 import numpy as np
 from chalicelib.scoring.arrays import percentile_in, percentile_of, round_like_python
@@ -82,3 +83,18 @@ def test_percentile_of_is_bisect_and_interpolation() -> None:
         percentile_of(0.0, flat),
         percentile_of(0.5, flat),
     ]
+
+
+def test_a_distance_far_outside_the_table_is_100_without_a_numpy_warning() -> None:
+    """A customer far beyond every member (1e307 against a table up to 2) is at the 100th
+    percentile; the interpolation of such a row overflows, which must stay silent (a warning
+    per batch in the logs would be noise: the row is answered from the table's ends)."""
+    tables = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]])
+    distances = np.array([1e307, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        answer = percentile_in(distances, tables)
+    assert answer.tolist() == [100.0, 25.0]
+    assert [
+        percentile_of(float(d), t.tolist()) for d, t in zip(distances, tables, strict=True)
+    ] == [100.0, 25.0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,27 @@ V2 = "20991231T000000Z-00000002"
 
 
 def health_after_a_check(client: Client) -> dict[str, Any]:
-    """Health once the check its request started (the interval is 0 here) has finished."""
+    """Health once a check that started after the caller's last change has finished.
+
+    A check an earlier request started may still be running with the pointer it read
+    before the change (it failed this test once in CI, after the rollback): wait for it,
+    then start one (the interval is 0 here) and wait for that."""
+    loader = composition.get_model_loader()
+    assert loader.wait_idle(60)
     client.http.get("/v1/health")
-    assert composition.get_model_loader().wait_idle(60)
+    assert loader.wait_idle(60)
     body: dict[str, Any] = client.http.get("/v1/health").json_body
     return body
 
 
 @pytest.fixture
-def client(make_api: ApiFactory, published: str) -> Client:
-    """The API serving the published version, re-reading the pointer on every request."""
+def client(make_api: ApiFactory, published: str) -> Iterator[Client]:
+    """The API serving the published version, re-reading the pointer on every request; the
+    check its last request started finishes before moto goes away."""
     api = make_api(MODEL_REFRESH_SECONDS="0")
     assert health_after_a_check(api)["model_version"] == published
-    return api
+    yield api
+    composition.get_model_loader().wait_idle(60)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ import pyarrow.csv as pcsv
 from chalicelib.contract.row import CsvError, CsvRow, decode, read_csv
 
 from training.chunks import DataFileError, RawChunk, text_chunk
+from training.data import stream_sha256
 
 BLOCK_BYTES = 8 << 20
 """Bytes per block: large enough that Arrow's per-call cost vanishes, small enough that a
@@ -113,10 +114,7 @@ class CsvChunks:
         """The stored bytes' sha256: kept from the last complete read, else read now."""
         if self._sha256 is None:
             with self._opener() as stream:
-                digest = hashlib.sha256()
-                while data := stream.read(1 << 20):
-                    digest.update(data)
-            self._sha256 = digest.hexdigest()
+                self._sha256 = stream_sha256(stream)
         return self._sha256
 
     def _read_header(self) -> tuple[str, ...]:

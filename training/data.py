@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -45,10 +46,16 @@ class RawTable:
     blank_lines: tuple[int, ...]
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of the file's bytes: the data set's identity recorded in the manifest."""
+def stream_sha256(stream: IO[bytes]) -> str:
+    """Hex sha256 of a binary stream's bytes, read a megabyte at a time: the data set's
+    identity recorded in the manifest, whatever reader holds it."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
+    while chunk := stream.read(_CHUNK_BYTES):
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a local file's bytes (:func:`stream_sha256`)."""
+    with path.open("rb") as handle:
+        return stream_sha256(handle)

@@ -12,7 +12,6 @@ for either format.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 from chalicelib.contract.row import FIRST_DATA_ROW
 
 from training.chunks import DataFileError, RawChunk
+from training.data import stream_sha256
 
 PARQUET_MAGIC = b"PAR1"
 BATCH_ROWS = 65_536
@@ -62,10 +62,7 @@ class ParquetChunks:
 
     def sha256(self) -> str:
         with self._opener() as stream:
-            digest = hashlib.sha256()
-            while data := stream.read(1 << 20):
-                digest.update(data)
-        return digest.hexdigest()
+            return stream_sha256(stream)
 
     @staticmethod
     def _parquet(stream: IO[bytes]) -> pq.ParquetFile:

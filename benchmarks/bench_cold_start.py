@@ -249,7 +249,10 @@ def summarise(name: str, samples: list[dict[str, float]]) -> dict[str, float]:
     return medians
 
 
-def main() -> int:
+Probe = tuple[str, dict[str, str], tuple[str, ...]]  # probe source, environment, its arguments
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, help="bundle directory (default: train one)")
     parser.add_argument("--runs", type=int, default=9, help="timed rounds (after one warm-up)")
@@ -258,64 +261,74 @@ def main() -> int:
     parser.add_argument(
         "--as-lambda", action="store_true", help="also probe each package as Lambda runs it"
     )
-    args = parser.parse_args()
-    if not (PACKAGE / "app.py").exists():
-        print("bench: build the package first: .venv/bin/python infra/build_package.py")
-        return 1
-    print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} cores")
-    rows = real_rows()
-    event = json.dumps(api_event("/v1/segment", rows[0]))
+    return parser.parse_args()
+
+
+def probe_kinds(args: argparse.Namespace) -> list[str]:
+    """The kinds of fresh interpreter each round starts, in their order."""
     kinds = ["floor", "cold", *(["before"] if args.before else [])]
     if args.as_lambda:
         kinds += ["cold as Lambda", *(["before as Lambda"] if args.before else [])]
-    kinds += [] if args.skip_baseline else ["baseline"]
-    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
-    with tempfile.TemporaryDirectory() as scratch_dir, start_moto_server() as aws_url:
-        scratch = Path(scratch_dir)
-        bundle_dir = args.bundle or train_bundle(scratch)
-        publish(aws_url, bundle_dir, rows)
-        runtime = runtime_stand_in(scratch / "runtime")
-        aws = {**OFFLINE_AWS_ENV, "AWS_ENDPOINT_URL": aws_url, "MODEL_BUCKET": BUCKET}
-        lambda_env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": f"{PACKAGE}{os.pathsep}{runtime}",
-            "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only in Lambda
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "CACHE_TABLE": TABLE,
-            "POWERTOOLS_SERVICE_NAME": "cc-segmentation",
-            "POWERTOOLS_METRICS_NAMESPACE": "CcSegmentation",
-            **aws,
-        }
-        skip = {"PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}
-        baseline_env = {
-            **{k: v for k, v in os.environ.items() if k not in skip},
-            "PYTHONPYCACHEPREFIX": str(scratch / "baseline-pycache"),
-            **aws,
-        }
-        probes = {
-            "floor": (FLOOR_PROBE, lambda_env, ()),
-            "cold": (COLD_PROBE, lambda_env, (event,)),
-            "baseline": (BASELINE_PROBE, baseline_env, (event, BASELINE_KEY)),
-        }
-        probes["cold as Lambda"] = (LAMBDA_PROBE, lambda_env, (event,))
-        if args.before:  # the same probes on another package (e.g. main's), same runtime
-            before_env = {
-                **lambda_env,
-                "PYTHONPATH": f"{args.before.resolve()}{os.pathsep}{runtime}",
-            }
-            probes["before"] = (COLD_PROBE, before_env, (event,))
-            probes["before as Lambda"] = (LAMBDA_PROBE, before_env, (event,))
-        probes = {kind: probes[kind] for kind in kinds}
-        for round_ in range(args.runs + 1):
-            for name, (probe, env, extra) in probes.items():
-                cwd = ROOT if name == "baseline" else scratch  # baseline unpickles training.*
-                marks = run_probe(probe, env, cwd, *extra)
-                if round_:  # round 0 warms the disk cache and compiles the baseline
-                    samples[name].append(marks)
-            if round_:
-                print(f"round {round_}: " + ", ".join(
-                    f"{n} {samples[n][-1]['total'] * 1000:.0f} ms" for n in samples
-                ) + f"; load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    return kinds + ([] if args.skip_baseline else ["baseline"])
+
+
+def probes_for(
+    args: argparse.Namespace, aws_url: str, scratch: Path, event: str
+) -> dict[str, Probe]:
+    """Each kind's probe, environment and arguments: the package as Lambda's runtime sees
+    it (the runtime stand-in, no site-packages), or this environment for the baseline."""
+    runtime = runtime_stand_in(scratch / "runtime")
+    aws = {**OFFLINE_AWS_ENV, "AWS_ENDPOINT_URL": aws_url, "MODEL_BUCKET": BUCKET}
+    lambda_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": f"{PACKAGE}{os.pathsep}{runtime}",
+        "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only in Lambda
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "CACHE_TABLE": TABLE,
+        "POWERTOOLS_SERVICE_NAME": "cc-segmentation",
+        "POWERTOOLS_METRICS_NAMESPACE": "CcSegmentation",
+        **aws,
+    }
+    skip = {"PYTHONDONTWRITEBYTECODE", "PYTHONPATH"}
+    baseline_env = {
+        **{k: v for k, v in os.environ.items() if k not in skip},
+        "PYTHONPYCACHEPREFIX": str(scratch / "baseline-pycache"),
+        **aws,
+    }
+    probes: dict[str, Probe] = {
+        "floor": (FLOOR_PROBE, lambda_env, ()),
+        "cold": (COLD_PROBE, lambda_env, (event,)),
+        "baseline": (BASELINE_PROBE, baseline_env, (event, BASELINE_KEY)),
+        "cold as Lambda": (LAMBDA_PROBE, lambda_env, (event,)),
+    }
+    if args.before:  # the same probes on another package (e.g. main's), same runtime
+        before_env = {**lambda_env, "PYTHONPATH": f"{args.before.resolve()}{os.pathsep}{runtime}"}
+        probes["before"] = (COLD_PROBE, before_env, (event,))
+        probes["before as Lambda"] = (LAMBDA_PROBE, before_env, (event,))
+    return {kind: probes[kind] for kind in probe_kinds(args)}
+
+
+def run_rounds(
+    probes: dict[str, Probe], runs: int, scratch: Path
+) -> dict[str, list[dict[str, float]]]:
+    """One untimed warm-up round, then ``runs`` rounds of every probe, interleaved."""
+    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in probes}
+    for round_ in range(runs + 1):
+        for name, (probe, env, extra) in probes.items():
+            cwd = ROOT if name == "baseline" else scratch  # baseline unpickles training.*
+            marks = run_probe(probe, env, cwd, *extra)
+            if round_:  # round 0 warms the disk cache and compiles the baseline
+                samples[name].append(marks)
+        if round_:
+            print(f"round {round_}: " + ", ".join(
+                f"{n} {samples[n][-1]['total'] * 1000:.0f} ms" for n in samples
+            ) + f"; load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    return samples
+
+
+def report(samples: dict[str, list[dict[str, float]]]) -> None:
+    """Each kind's phases, then each package against the floor (medians, per round,
+    minimums) and the baseline against the package."""
     medians = {name: summarise(name, values) for name, values in samples.items()}
     floor = medians["floor"]["total"]
     print()
@@ -330,6 +343,22 @@ def main() -> int:
                   f"median {statistics.median(paired):.2f}x; minimums {least:.2f}x)")  # fmt: skip
     if "baseline" in medians:
         print(f"baseline / cold: {medians['baseline']['total'] / medians['cold']['total']:.2f}x")
+
+
+def main() -> int:
+    args = parse_args()
+    if not (PACKAGE / "app.py").exists():
+        print("bench: build the package first: .venv/bin/python infra/build_package.py")
+        return 1
+    print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} cores")
+    rows = real_rows()
+    event = json.dumps(api_event("/v1/segment", rows[0]))
+    with tempfile.TemporaryDirectory() as scratch_dir, start_moto_server() as aws_url:
+        scratch = Path(scratch_dir)
+        bundle_dir = args.bundle or train_bundle(scratch)
+        publish(aws_url, bundle_dir, rows)
+        samples = run_rounds(probes_for(args, aws_url, scratch, event), args.runs, scratch)
+    report(samples)
     print(f"load average at end: {os.getloadavg()}")
     return 0
 
